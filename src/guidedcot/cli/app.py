@@ -1,0 +1,72 @@
+"""The `guidedcot` application: subcommands and the one-paragraph error handler."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from guidedcot import __version__
+from guidedcot.cli.common import console, setup_logging
+from guidedcot.cli.data_cmd import data_command
+from guidedcot.cli.demo_cmd import demo_command
+from guidedcot.cli.models_cmd import models_app
+from guidedcot.errors import GuidedCotError
+
+logger = logging.getLogger(__name__)
+app = typer.Typer(
+    name="guidedcot",
+    help="LM-Guided Chain-of-Thought: a small student LM writes rationales that a frozen reader LM answers from.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("data")(data_command)
+app.add_typer(models_app, name="models")
+app.command("demo")(demo_command)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"guidedcot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug messages.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """LM-Guided Chain-of-Thought."""
+    setup_logging(verbose)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error becomes a one-paragraph message and exit status 2."""
+    try:
+        # Outside standalone mode click returns the code of a typer.Exit instead of raising it.
+        result = app(args=argv, standalone_mode=False)
+    except GuidedCotError as error:
+        console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        return 2
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.Abort:
+        console.print("aborted")
+        return 130
+    except Exception as error:  # click's usage errors
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            return error.exit_code
+        raise
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

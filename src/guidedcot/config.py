@@ -1,0 +1,116 @@
+"""Typed configs from YAML files plus ``--set key=value`` overrides (dotted keys into nested sections).
+
+A config is a dataclass whose fields carry their help in ``metadata["help"]``; the same schema serves
+the Python API, the YAML file and the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from guidedcot.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def load_config(cls: type[T], path: Path | str | None = None, overrides: list[str] | None = None) -> T:
+    """Build ``cls`` from the YAML file at ``path`` (optional), then apply ``key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+        except yaml.YAMLError as error:
+            raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys to values")
+        values = loaded or {}
+    for override in overrides or []:
+        key, sep, raw = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {override!r}: expected key=value, for example --set data.limit=20")
+        _set_dotted(values, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    return _build(cls, values, prefix="")
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A plain-dict view of a config, for writing the resolved config into a run folder."""
+    return dataclasses.asdict(config)
+
+
+def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
+    node = values
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type[T], values: dict[str, Any], prefix: str) -> T:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; known keys here: {known}")
+    kwargs = {name: _coerce(hints[name], value, prefix + name) for name, value in values.items()}
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(option, value, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} is a section; expected a mapping, got {value!r}")
+        return _build(hint, value, prefix=f"{key}.")
+    if isinstance(value, dict):
+        raise ConfigError(f"config key {key!r} is a value, not a section; got {value!r}")
+    if origin in (list, tuple):
+        (item,) = typing.get_args(hint)[:1] or (Any,)
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
+        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r} expects true or false, got {value!r}")
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is str and isinstance(value, str | int | float) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(hint, type) and issubclass(hint, str) and isinstance(value, str):  # StrEnum
+        try:
+            return hint(value)
+        except ValueError as error:
+            raise ConfigError(f"config key {key!r}: {error}") from error
+    raise ConfigError(f"config key {key!r} expects {getattr(hint, '__name__', hint)}, got {value!r}")

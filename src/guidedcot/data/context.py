@@ -1,0 +1,156 @@
+"""Build the context text of a question: `gold` (supporting paragraphs) or `distractor` (all).
+
+Under a token budget (counted with the model's own tokenizer, passed in as a function) the builder
+removes text in this order, and reports everything it removed:
+1. distractor paragraphs, last first;
+2. sentences of gold paragraphs that are not supporting facts, from the end of the last paragraph;
+3. whole gold paragraphs, last first (only when the supporting sentences alone do not fit).
+Exact duplicate paragraphs (same title and text, which the official 2Wiki files contain) are kept once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from guidedcot.data.example import Example, Paragraph
+
+TokenCounter = Callable[[str], int]
+
+
+class ContextMode(StrEnum):
+    """Which paragraphs go into the context."""
+
+    GOLD = "gold"
+    DISTRACTOR = "distractor"
+
+
+@dataclass
+class Truncation:
+    """What the builder removed to meet the budget (all empty when nothing was removed)."""
+
+    dropped_distractors: list[str] = field(default_factory=list)
+    trimmed_gold_sentences: dict[str, int] = field(default_factory=dict)
+    dropped_gold: list[str] = field(default_factory=list)
+
+    @property
+    def truncated(self) -> bool:
+        """True when any text was removed for the budget."""
+        return bool(self.dropped_distractors or self.trimmed_gold_sentences or self.dropped_gold)
+
+
+@dataclass
+class BuiltContext:
+    """The rendered context, the paragraphs in it, and what was removed on the way."""
+
+    text: str
+    paragraphs: list[Paragraph]
+    truncation: Truncation
+    duplicates_removed: int = 0
+    tokens: int | None = None
+
+
+def render_paragraphs(paragraphs: list[Paragraph]) -> str:
+    """One paragraph per line as ``Title: text``."""
+    return "\n".join(f"{paragraph.title}: {paragraph.text}" for paragraph in paragraphs)
+
+
+@dataclass
+class _Slot:
+    paragraph: Paragraph
+    gold: bool
+    supporting: frozenset[int]
+    kept: list[int]
+
+    def current(self) -> Paragraph:
+        return Paragraph(self.paragraph.title, tuple(self.paragraph.sentences[i] for i in self.kept))
+
+
+def build_context(
+    example: Example,
+    mode: ContextMode | str = ContextMode.GOLD,
+    *,
+    max_tokens: int | None = None,
+    count_tokens: TokenCounter | None = None,
+) -> BuiltContext:
+    """Select, de-duplicate and render the example's paragraphs, within ``max_tokens`` if given."""
+    mode = ContextMode(mode)
+    if max_tokens is not None and count_tokens is None:
+        raise ValueError("a token budget needs count_tokens (the model tokenizer's length function)")
+    gold_titles = set(example.gold_titles)
+    supporting: dict[str, set[int]] = {}
+    for fact in example.supporting_facts:
+        supporting.setdefault(fact.title, set()).add(fact.sentence_index)
+
+    slots: list[_Slot] = []
+    seen: set[Paragraph] = set()
+    gold_seen: set[str] = set()
+    duplicates = 0
+    for paragraph in example.paragraphs:
+        if paragraph in seen:
+            duplicates += 1
+            continue
+        seen.add(paragraph)
+        # A title repeated with different text: only its first paragraph is the gold one.
+        is_gold = paragraph.title in gold_titles and paragraph.title not in gold_seen
+        if is_gold:
+            gold_seen.add(paragraph.title)
+        if mode is ContextMode.GOLD and not is_gold:
+            continue
+        slots.append(
+            _Slot(
+                paragraph=paragraph,
+                gold=is_gold,
+                supporting=frozenset(supporting.get(paragraph.title, ())) if is_gold else frozenset(),
+                kept=list(range(len(paragraph.sentences))),
+            )
+        )
+
+    truncation = Truncation()
+
+    def render() -> str:
+        return render_paragraphs([slot.current() for slot in slots if slot.kept])
+
+    text = render()
+    if max_tokens is None or count_tokens is None:
+        return BuiltContext(text, [s.current() for s in slots], truncation, duplicates)
+
+    tokens = count_tokens(text)
+
+    def fits() -> bool:
+        nonlocal text, tokens
+        text = render()
+        tokens = count_tokens(text)
+        return tokens <= max_tokens
+
+    if tokens > max_tokens:
+        for slot in reversed([s for s in slots if not s.gold]):
+            slots.remove(slot)
+            truncation.dropped_distractors.insert(0, slot.paragraph.title)
+            if fits():
+                break
+    if tokens > max_tokens:
+        _trim_gold_sentences(slots, truncation, fits)
+    if tokens > max_tokens:
+        for slot in reversed(list(slots)):
+            slots.remove(slot)
+            truncation.dropped_gold.insert(0, slot.paragraph.title)
+            if fits():
+                break
+    kept = [slot.current() for slot in slots if slot.kept]
+    return BuiltContext(text, kept, truncation, duplicates, tokens)
+
+
+def _trim_gold_sentences(slots: list[_Slot], truncation: Truncation, fits: Callable[[], bool]) -> None:
+    """Remove non-supporting sentences of gold paragraphs, from the end, until the text fits."""
+    for slot in reversed(slots):
+        removable = [i for i in reversed(slot.kept) if i not in slot.supporting]
+        for sentence_index in removable:
+            if len(slot.kept) == 1:
+                break
+            slot.kept.remove(sentence_index)
+            title = slot.paragraph.title
+            truncation.trimmed_gold_sentences[title] = truncation.trimmed_gold_sentences.get(title, 0) + 1
+            if fits():
+                return
