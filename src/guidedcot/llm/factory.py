@@ -1,0 +1,71 @@
+"""Build a `LanguageModel` from a spec: a named model, a local path, a hub id or an endpoint URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from guidedcot.errors import GuidedCotError
+from guidedcot.llm.cache import CachedLanguageModel, GenerationCache
+from guidedcot.llm.types import LanguageModel
+from guidedcot.models import resolve_model
+
+BackendName = Literal["auto", "llamacpp", "transformers", "http"]
+
+
+def load_backend(
+    spec: str,
+    backend: BackendName = "auto",
+    *,
+    http_model: str | None = None,
+    api_key_env: str | None = "OPENAI_API_KEY",
+    n_ctx: int = 4096,
+    n_parallel: int = 2,
+    batch_size: int = 8,
+) -> LanguageModel:
+    """The backend for ``spec``.
+
+    ``auto`` picks HTTP for an ``http(s)://`` URL, llama.cpp for a named model or a .gguf file,
+    and transformers for an HF folder or hub id.
+    """
+    if spec.startswith(("http://", "https://")) or backend == "http":
+        if not spec.startswith(("http://", "https://")):
+            raise GuidedCotError(
+                f"the http backend needs an endpoint URL like http://host:8000/v1, got {spec!r}"
+            )
+        from guidedcot.llm.http import HttpLanguageModel
+
+        if not http_model:
+            raise GuidedCotError(f"endpoint {spec} needs a model name (the `model` field of each request)")
+        return HttpLanguageModel(spec, http_model, api_key_env=api_key_env)
+    wants_gguf = backend == "llamacpp" or (backend == "auto" and not _is_hf(spec))
+    resolved = resolve_model(spec, hf=not wants_gguf)
+    if wants_gguf:
+        if resolved.gguf_path is None:
+            raise GuidedCotError(f"llama.cpp needs a GGUF file; {spec!r} is a {resolved.kind} model")
+        from guidedcot.llm.llamacpp import LlamaCppLanguageModel
+
+        return LlamaCppLanguageModel(
+            resolved.gguf_path, identity=resolved.identity, n_ctx=n_ctx, n_parallel=n_parallel
+        )
+    from guidedcot.llm.hf import TransformersLanguageModel
+
+    assert resolved.hf_path is not None
+    return TransformersLanguageModel(
+        resolved.hf_path, identity=resolved.identity, revision=resolved.revision, batch_size=batch_size
+    )
+
+
+def _is_hf(spec: str) -> bool:
+    """True for a transformers folder or a hub id (not a named model or a GGUF file)."""
+    from guidedcot.models import find_named_model
+
+    if find_named_model(spec):
+        return False
+    path = Path(spec).expanduser()
+    return path.suffix != ".gguf"
+
+
+def with_cache(model: LanguageModel, cache_path: Path | str | None) -> CachedLanguageModel:
+    """Put the persistent cache (or, with None, only accounting) in front of a backend."""
+    return CachedLanguageModel(model, GenerationCache(cache_path) if cache_path else None)

@@ -1,0 +1,119 @@
+"""transformers backend, causal or seq2seq: batched (left padding for causal), CUDA + bf16 where available."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any
+
+from guidedcot.llm.types import Generation, GenerationRequest
+
+logger = logging.getLogger(__name__)
+
+
+class TransformersLanguageModel:
+    """A Hugging Face model (folder or hub id) generating in batches of ``batch_size``."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        identity: str,
+        revision: str | None = None,
+        batch_size: int = 8,
+        device: str | None = None,
+        model: Any = None,
+        tokenizer: Any = None,
+    ) -> None:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
+        if model is None:
+            config = AutoConfig.from_pretrained(path, revision=revision)
+            self.seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+            loader = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
+            model = loader.from_pretrained(path, revision=revision, dtype=dtype)
+        else:
+            self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(path, revision=revision)
+        self.tokenizer.padding_side = "right" if self.seq2seq else "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.batch_size = batch_size
+        self._identity = f"transformers:{identity}"
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def render(self, request: GenerationRequest) -> str:
+        """The prompt text: the chat template applied to messages where the tokenizer has one."""
+        if request.prompt is not None:
+            return request.prompt
+        messages = [{"role": m.role, "content": m.content} for m in request.messages or ()]
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return "\n\n".join(m["content"] for m in messages)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        results: list[Generation | None] = [None] * len(requests)
+
+        def params(item: tuple[int, GenerationRequest]) -> tuple:
+            r = item[1]
+            return (r.messages is None, r.max_new_tokens, r.temperature, r.top_p, r.stop)
+
+        for _, group in groupby(sorted(enumerate(requests), key=params), key=params):
+            items = list(group)
+            for start in range(0, len(items), self.batch_size):
+                batch = items[start : start + self.batch_size]
+                for (index, _), result in zip(batch, self._batch([r for _, r in batch]), strict=True):
+                    results[index] = result
+        return [r for r in results if r is not None]
+
+    def _batch(self, requests: list[GenerationRequest]) -> list[Generation]:
+        import torch
+
+        first = requests[0]
+        texts = [self.render(r) for r in requests]
+        # A rendered chat template already holds the special tokens; a raw prompt gets them added.
+        templated = first.messages is not None and bool(getattr(self.tokenizer, "chat_template", None))
+        inputs = self.tokenizer(
+            texts, return_tensors="pt", padding=True, add_special_tokens=not templated
+        ).to(self.device)
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": first.max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if first.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            torch.manual_seed(first.effective_seed)
+            kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p, top_k=None)
+        if first.stop:
+            kwargs.update(stop_strings=list(first.stop), tokenizer=self.tokenizer)
+        with torch.inference_mode():
+            output = self.model.generate(**inputs, **kwargs)
+        new_tokens = output if self.seq2seq else output[:, inputs["input_ids"].shape[1] :]
+        prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        results = []
+        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        for row, prompt_tokens in zip(new_tokens.tolist(), prompt_lengths, strict=True):
+            if self.seq2seq and row and row[0] == self.model.config.decoder_start_token_id:
+                row = row[1:]
+            tokens = []
+            for token in row:
+                if token in eos:
+                    break
+                tokens.append(token)
+            text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            finish = "length" if len(tokens) >= first.max_new_tokens else "stop"
+            for stop in first.stop:
+                if stop in text:
+                    text = text[: text.index(stop)]
+                    finish = "stop"
+            results.append(Generation(text, finish, int(prompt_tokens), len(tokens)))
+        return results

@@ -1,0 +1,108 @@
+"""Any OpenAI-compatible HTTP endpoint (vLLM, llama.cpp server, TGI, hosted APIs).
+
+Async with a concurrency limit, timeouts, and retries with exponential backoff and full jitter on
+429, 5xx and connection errors. The API key is read from an environment variable and never logged,
+cached or written to a run folder (it is not part of the identity or of any request record).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from guidedcot.errors import GuidedCotError
+from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
+from guidedcot.llm.types import Generation, GenerationRequest
+
+logger = logging.getLogger(__name__)
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+class EndpointError(GuidedCotError):
+    """The endpoint kept failing after the last retry, or refused the request outright."""
+
+
+class HttpLanguageModel:
+    """A model behind an OpenAI-compatible ``/v1`` endpoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        max_concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        revision: str | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self._api_key_env = api_key_env
+        self.max_concurrency = max_concurrency
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self._identity = f"openai-compatible:{model}" + (f"@{revision}" if revision else "")
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self._api_key_env) if self._api_key_env else None
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    async def _post(self, client: httpx.AsyncClient, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.base_url}/{endpoint}"
+        last = "no attempt"
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = await client.post(url, json=body, headers=self._headers())
+            except (httpx.TransportError, httpx.TimeoutException) as error:
+                last = f"{type(error).__name__}: {error}"
+            else:
+                if response.status_code == 200:
+                    return response.json()
+                last = f"HTTP {response.status_code}: {response.text[:300]}"
+                if response.status_code not in RETRY_STATUSES:
+                    raise EndpointError(f"{url} refused the request ({last})")
+            if attempt < self.max_retries:
+                delay = random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
+                logger.warning(
+                    "%s failed (%s); retry %d/%d in %.1f s", url, last, attempt + 1, self.max_retries, delay
+                )
+                await asyncio.sleep(delay)
+        raise EndpointError(f"{url} failed after {self.max_retries + 1} attempts; last error: {last}")
+
+    async def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        semaphore = asyncio.Semaphore(self.max_concurrency)
+        limits = httpx.Limits(max_connections=self.max_concurrency)
+        async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits) as client:
+
+            async def one(request: GenerationRequest) -> Generation:
+                endpoint, body = request_body(request, self.model)
+                async with semaphore:
+                    return parse_response(await self._post(client, endpoint, body), endpoint)
+
+            return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return asyncio.run(self._generate(requests))
+
+    def choice_logprobs(self, request: GenerationRequest, options: Sequence[str]) -> dict[str, float]:
+        async def run() -> dict[str, Any]:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                endpoint, body = choice_body(request, self.model)
+                return await self._post(client, endpoint, body)
+
+        return option_logprobs(asyncio.run(run()), options)

@@ -1,0 +1,87 @@
+"""llama.cpp in process (xllamacpp) for GGUF files: the embedded default reader.
+
+The embedded llama.cpp server applies the GGUF's chat template, batches concurrent requests over
+``n_parallel`` slots, and reuses a slot's KV cache for a shared prompt prefix (``cache_prompt``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
+from guidedcot.llm.types import Generation, GenerationRequest
+
+logger = logging.getLogger(__name__)
+
+
+class LlamaCppLanguageModel:
+    """A GGUF model served in process by xllamacpp; thread-safe, continuous batching."""
+
+    def __init__(
+        self,
+        gguf_path: Path | str,
+        *,
+        identity: str,
+        n_ctx: int = 4096,
+        n_parallel: int = 2,
+        n_threads: int | None = None,
+        prefix_reuse: bool = True,
+    ) -> None:
+        import xllamacpp
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(gguf_path)
+        params.n_parallel = n_parallel
+        params.n_ctx = n_ctx * n_parallel  # the context is shared by the slots
+        threads = n_threads or os.cpu_count() or 1
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.cache_prompt = prefix_reuse
+        params.warmup = False
+        self._prefix_reuse = prefix_reuse
+        self._n_parallel = n_parallel
+        self._identity = f"llamacpp:{identity}"
+        logger.debug("loading %s into llama.cpp (%d slots of %d tokens)", gguf_path, n_parallel, n_ctx)
+        self._server = xllamacpp.Server(params)
+        self.cached_prompt_tokens = 0
+
+    @property
+    def identity(self) -> str:
+        return self._identity
+
+    @property
+    def listening_address(self) -> str:
+        """The address of the OpenAI-compatible HTTP server this model also answers on."""
+        return self._server.listening_address
+
+    def _one(self, request: GenerationRequest) -> Generation:
+        endpoint, body = request_body(request)
+        body["cache_prompt"] = self._prefix_reuse
+        handler = (
+            self._server.handle_chat_completions
+            if endpoint == "chat/completions"
+            else self._server.handle_completions
+        )
+        response = handler(body)
+        details = (response.get("usage") or {}).get("prompt_tokens_details") or {}
+        self.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
+        return parse_response(response, endpoint)
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        if len(requests) <= 1 or self._n_parallel == 1:
+            return [self._one(request) for request in requests]
+        with ThreadPoolExecutor(max_workers=self._n_parallel) as pool:
+            return list(pool.map(self._one, requests))
+
+    def choice_logprobs(self, request: GenerationRequest, options: Sequence[str]) -> dict[str, float]:
+        endpoint, body = choice_body(request, None)
+        handler = (
+            self._server.handle_chat_completions
+            if endpoint == "chat/completions"
+            else self._server.handle_completions
+        )
+        return option_logprobs(handler(body), options)

@@ -1,0 +1,81 @@
+"""The OpenAI-compatible request and response shapes, shared by llama.cpp in-process and HTTP backends."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from guidedcot.llm.types import Generation, GenerationRequest
+
+
+class BackendResponseError(RuntimeError):
+    """A backend answered with an error object or a response of the wrong shape."""
+
+
+def request_body(request: GenerationRequest, model: str | None = None) -> tuple[str, dict[str, Any]]:
+    """The endpoint (``chat/completions`` or ``completions``) and JSON body for one request."""
+    body: dict[str, Any] = {
+        "max_tokens": request.max_new_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "seed": request.effective_seed,
+    }
+    if model:
+        body["model"] = model
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.messages is not None:
+        body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+        return "chat/completions", body
+    body["prompt"] = request.prompt
+    return "completions", body
+
+
+def parse_response(response: dict[str, Any], endpoint: str) -> Generation:
+    """A `Generation` from an OpenAI-shaped response; an error object raises `BackendResponseError`."""
+    if "error" in response:
+        error = response["error"]
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise BackendResponseError(f"backend error: {message}")
+    try:
+        choice = response["choices"][0]
+        text = choice["message"]["content"] if endpoint == "chat/completions" else choice["text"]
+        usage = response.get("usage") or {}
+        return Generation(
+            text=text or "",
+            finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+        )
+    except (KeyError, IndexError, TypeError) as error:
+        raise BackendResponseError(f"unexpected response shape: {str(response)[:300]}") from error
+
+
+def choice_body(request: GenerationRequest, model: str | None, top: int = 20) -> tuple[str, dict[str, Any]]:
+    """A one-token request asking for the top log-probabilities of the first answer token."""
+    endpoint, body = request_body(request, model)
+    body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=top)
+    if endpoint == "completions":
+        body.update(logprobs=top)
+        body.pop("top_logprobs")
+    body.pop("stop", None)
+    return endpoint, body
+
+
+def option_logprobs(response: dict[str, Any], options: Sequence[str]) -> dict[str, float]:
+    """Log of the summed probability of the first-token variants (case, leading space) of each option."""
+    if "error" in response:
+        raise BackendResponseError(f"backend error: {response['error']}")
+    try:
+        content = response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+    except (KeyError, IndexError, TypeError) as error:
+        raise BackendResponseError(f"no logprobs in response: {str(response)[:300]}") from error
+    totals = dict.fromkeys(options, 0.0)
+    for entry in content:
+        token = entry["token"].strip().lower()
+        for option in options:
+            if token and option.lower().startswith(token):
+                totals[option] += math.exp(entry["logprob"])
+                break
+    return {option: math.log(total) if total > 0 else -math.inf for option, total in totals.items()}

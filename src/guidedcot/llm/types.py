@@ -1,0 +1,97 @@
+"""Requests, results and the `LanguageModel` protocol every backend implements."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation: a raw prompt or chat messages, decoding parameters and a sample index.
+
+    k samples of the same prompt are k requests with sample_index 0..k-1: they get different seeds
+    and different cache entries, so self-consistency and RL groups never collapse to one answer.
+    """
+
+    prompt: str | None = None
+    messages: tuple[Message, ...] | None = None
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    sample_index: int = 0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.prompt is None) == (self.messages is None):
+            raise ValueError("a GenerationRequest needs exactly one of prompt or messages")
+        if self.max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be at least 1")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError("temperature must be >= 0 and top_p in (0, 1]")
+
+    @property
+    def greedy(self) -> bool:
+        """True for temperature 0 (the sample index then changes nothing but the cache key)."""
+        return self.temperature == 0
+
+    @property
+    def effective_seed(self) -> int:
+        """The sampling seed: derived from seed and sample index, stable across runs and machines."""
+        digest = hashlib.sha256(f"{self.seed}:{self.sample_index}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready view (used in cache keys)."""
+        return asdict(self)
+
+
+def chat(user: str, *, system: str | None = None, **params: object) -> GenerationRequest:
+    """A request with one user message (and an optional system message)."""
+    messages = ((Message("system", system),) if system else ()) + (Message("user", user),)
+    return GenerationRequest(messages=messages, **params)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One result: the text, why it stopped (``stop`` or ``length``) and token counts."""
+
+    text: str
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    cached: bool = field(default=False, compare=False)
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """What every layer above sees of a language model; it never knows which backend is behind."""
+
+    @property
+    def identity(self) -> str:
+        """Model identity for cache keys: name plus weights sha256 or revision, and the backend."""
+        ...
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Generate one result per request, in order."""
+        ...
+
+
+@runtime_checkable
+class ChoiceScorer(Protocol):
+    """Backends that can score fixed options (used to judge yes/no aspects)."""
+
+    def choice_logprobs(self, request: GenerationRequest, options: Sequence[str]) -> dict[str, float]:
+        """Log-probability of each option as the first token(s) of the answer to ``request``."""
+        ...
