@@ -8,14 +8,38 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
 from guidedcot.llm.types import Generation, GenerationRequest
 
 logger = logging.getLogger(__name__)
+
+
+def server_params(
+    gguf_path: Path | str,
+    *,
+    n_ctx: int,
+    n_parallel: int,
+    n_threads: int | None = None,
+    prefix_reuse: bool = True,
+) -> Any:
+    """xllamacpp parameters for ``n_parallel`` slots of ``n_ctx`` tokens each on the CPU threads."""
+    import xllamacpp
+
+    params = xllamacpp.CommonParams()
+    params.model.path = str(gguf_path)
+    params.n_parallel = n_parallel
+    params.n_ctx = n_ctx * n_parallel  # the context is shared by the slots
+    threads = n_threads or os.cpu_count() or 1
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.cache_prompt = prefix_reuse
+    params.warmup = False
+    return params
 
 
 class LlamaCppLanguageModel:
@@ -33,15 +57,9 @@ class LlamaCppLanguageModel:
     ) -> None:
         import xllamacpp
 
-        params = xllamacpp.CommonParams()
-        params.model.path = str(gguf_path)
-        params.n_parallel = n_parallel
-        params.n_ctx = n_ctx * n_parallel  # the context is shared by the slots
-        threads = n_threads or os.cpu_count() or 1
-        params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
-        params.cache_prompt = prefix_reuse
-        params.warmup = False
+        params = server_params(
+            gguf_path, n_ctx=n_ctx, n_parallel=n_parallel, n_threads=n_threads, prefix_reuse=prefix_reuse
+        )
         self._prefix_reuse = prefix_reuse
         self._n_parallel = n_parallel
         self._identity = f"llamacpp:{identity}"
@@ -57,6 +75,11 @@ class LlamaCppLanguageModel:
     def listening_address(self) -> str:
         """The address of the OpenAI-compatible HTTP server this model also answers on."""
         return self._server.listening_address
+
+    def _handler(self, endpoint: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        if endpoint == "chat/completions":
+            return self._server.handle_chat_completions
+        return self._server.handle_completions
 
     def _one(self, request: GenerationRequest) -> Generation:
         endpoint, body = request_body(request)

@@ -7,11 +7,11 @@ on its first line of standard output once the server answers.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
 
+from guidedcot.llm.llamacpp import server_params
 from guidedcot.models import resolve_model
 
 
@@ -30,15 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     resolved = resolve_model(args.model, hf=False)
     if resolved.gguf_path is None:
         parser.error(f"{args.model} is not a GGUF model")
-    params = xllamacpp.CommonParams()
-    params.model.path = str(resolved.gguf_path)
+    params = server_params(resolved.gguf_path, n_ctx=args.n_ctx, n_parallel=args.n_parallel)
     params.hostnames = [args.host]
     params.port = args.port
-    params.n_parallel = args.n_parallel
-    params.n_ctx = args.n_ctx * args.n_parallel
-    params.cpuparams.n_threads = os.cpu_count() or 1
-    params.cpuparams_batch.n_threads = os.cpu_count() or 1
-    params.warmup = False
     server = xllamacpp.Server(params)
     address = server.listening_address
     if not address.startswith("http"):
