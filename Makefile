@@ -32,7 +32,7 @@ demo: $(READER_INSTALLED)
 
 ## The whole test suite, real-model tests included.
 test: $(INSTALLED)
-	$(PY) -m ruff check src tests
+	$(PY) -m ruff check src tests bench
 	$(PY) -m pytest
 
 ## Only the fast tests (fake LM, no real model).
@@ -40,12 +40,12 @@ test-quick: $(INSTALLED)
 	$(PY) -m pytest -m "not slow"
 
 lint: $(INSTALLED)
-	$(PY) -m ruff check src tests
-	$(PY) -m ruff format --check src tests
+	$(PY) -m ruff check src tests bench
+	$(PY) -m ruff format --check src tests bench
 
 format: $(INSTALLED)
-	$(PY) -m ruff format src tests
-	$(PY) -m ruff check --fix src tests
+	$(PY) -m ruff format src tests bench
+	$(PY) -m ruff check --fix src tests bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +30,42 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     cache = tmp_path / "cache"
     monkeypatch.setenv("GUIDEDCOT_CACHE", str(cache))
     return cache
+
+
+@contextlib.contextmanager
+def running_llama_server(
+    model: str = "smollm2", n_ctx: int = 2048, n_parallel: int = 2
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A real llama.cpp OpenAI-compatible server process on 127.0.0.1: (process, /v1 URL)."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "guidedcot.llm.serve",
+            model,
+            "--n-ctx",
+            str(n_ctx),
+            "--n-parallel",
+            str(n_parallel),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"server did not start (got {url!r})"
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def llama_server_process() -> Callable[
+    ..., contextlib.AbstractContextManager[tuple[subprocess.Popen[str], str]]
+]:
+    """Starts real llama.cpp server processes: ``with llama_server_process() as (process, url)``."""
+    return running_llama_server

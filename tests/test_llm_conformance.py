@@ -5,10 +5,9 @@ The HTTP backend talks to a real llama.cpp OpenAI-compatible server process star
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,22 +32,10 @@ def _fake_answer(request: GenerationRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def llama_server() -> Iterator[str]:
+def llama_server(llama_server_process: Callable[..., Any]) -> Iterator[str]:
     """A real llama.cpp OpenAI-compatible server process with SmolLM2 on 127.0.0.1."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "guidedcot.llm.serve", "smollm2", "--n-ctx", "2048"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), f"server did not start (got {url!r})"
+    with llama_server_process("smollm2", n_ctx=2048) as (_, url):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 BACKENDS = [

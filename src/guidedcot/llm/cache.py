@@ -111,6 +111,10 @@ class Usage:
         total = self.cache_hits + self.cache_misses
         return self.cache_hits / total if total else 0.0
 
+    def to_dict(self) -> dict[str, float]:
+        """A JSON-ready view for reports and run folders, hit rate included."""
+        return {**asdict(self), "hit_rate": self.hit_rate}
+
 
 class CachedLanguageModel:
     """Puts a `GenerationCache` (or none) and usage accounting in front of any backend.

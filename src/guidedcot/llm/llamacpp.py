@@ -84,12 +84,7 @@ class LlamaCppLanguageModel:
     def _one(self, request: GenerationRequest) -> Generation:
         endpoint, body = request_body(request)
         body["cache_prompt"] = self._prefix_reuse
-        handler = (
-            self._server.handle_chat_completions
-            if endpoint == "chat/completions"
-            else self._server.handle_completions
-        )
-        response = handler(body)
+        response = self._handler(endpoint)(body)
         details = (response.get("usage") or {}).get("prompt_tokens_details") or {}
         self.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
         return parse_response(response, endpoint)
@@ -102,9 +97,4 @@ class LlamaCppLanguageModel:
 
     def choice_logprobs(self, request: GenerationRequest, options: Sequence[str]) -> dict[str, float]:
         endpoint, body = choice_body(request, None)
-        handler = (
-            self._server.handle_chat_completions
-            if endpoint == "chat/completions"
-            else self._server.handle_completions
-        )
-        return option_logprobs(handler(body), options)
+        return option_logprobs(self._handler(endpoint)(body), options)
