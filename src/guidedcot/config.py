@@ -37,13 +37,25 @@ def load_config(cls: type[T], path: Path | str | None = None, overrides: list[st
         key, sep, raw = override.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--set {override!r}: expected key=value, for example --set data.limit=20")
-        _set_dotted(values, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+        _set_dotted(values, key.strip(), _Raw(raw))
     return _build(cls, values, prefix="")
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A plain-dict view of a config, for writing the resolved config into a run folder."""
     return dataclasses.asdict(config)
+
+
+class _Raw(str):
+    """A ``--set`` value as typed: kept verbatim for text fields, read as YAML for all others."""
+
+    def parse(self, key: str) -> Any:
+        if not self.strip():
+            return ""
+        try:
+            return yaml.safe_load(self)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {key}={self}: not a valid value ({error.problem})") from error
 
 
 def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
@@ -57,18 +69,45 @@ def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _build(cls: type[T], values: dict[str, Any], prefix: str) -> T:
+def _build(cls: type[T], values: dict[str, Any], prefix: str, base: T | None = None) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(values) - set(fields))
     if unknown:
         known = ", ".join(sorted(fields))
         raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; known keys here: {known}")
-    kwargs = {name: _coerce(hints[name], value, prefix + name) for name, value in values.items()}
-    return cls(**kwargs)
+    kwargs = {}
+    for name, value in values.items():
+        default = _default_section(fields[name])
+        if default is not None and isinstance(value, dict):
+            # a partial section keeps the defaults of the keys it does not name
+            kwargs[name] = _build(type(default), value, f"{prefix}{name}.", base=default)
+        else:
+            kwargs[name] = _coerce(hints[name], value, prefix + name)
+    if base is not None:
+        return dataclasses.replace(base, **kwargs)  # type: ignore[type-var]
+    try:
+        return cls(**kwargs)
+    except TypeError as error:
+        raise ConfigError(f"config section {prefix.rstrip('.') or cls.__name__}: {error}") from error
+
+
+def _default_section(field: dataclasses.Field[Any]) -> Any:
+    """The default instance of a section field (one with a dataclass default_factory), else None."""
+    if field.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+        return None
+    value = field.default_factory()  # type: ignore[misc]
+    return value if dataclasses.is_dataclass(value) else None
 
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
+    if isinstance(value, _Raw):
+        text_field = hint is str or (
+            typing.get_origin(hint) in (typing.Union, types.UnionType) and str in typing.get_args(hint)
+        )
+        if text_field and value.strip().lower() not in {"null", "none", "~"}:
+            return str(value)
+        value = value.parse(key)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)

@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from guidedcot.atomic import write_json_atomic
+
 ProgressCallback = Callable[[int, int], None]
 _BLOCK = 4 * 1024 * 1024
 
@@ -19,16 +21,6 @@ def cache_root() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "guidedcot"
-
-
-def write_json_atomic(path: Path, value: object) -> None:
-    """Write JSON to ``path`` through a temporary file and a rename, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        json.dump(value, handle, indent=2, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(handle.name, path)
 
 
 def hash_files(paths: Iterable[Path], *, total: int, progress: ProgressCallback | None = None) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from guidedcot.atomic import write_json_atomic
 from guidedcot.errors import ModelSourceError
 from guidedcot.models.files import (
     ProgressCallback,
@@ -25,7 +26,6 @@ from guidedcot.models.files import (
     file_sha256,
     join_files,
     read_stamp,
-    write_json_atomic,
     write_stamp,
 )
 from guidedcot.models.registry import NamedModel, find_named_model

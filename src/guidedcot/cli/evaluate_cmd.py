@@ -1,0 +1,208 @@
+"""`guidedcot evaluate`: answering methods x datasets, scored, with a report folder."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from guidedcot.cli.common import ConfigOption, SetOption, console, stdout
+from guidedcot.config import load_config
+from guidedcot.data.context import TokenCounter
+from guidedcot.data.discovery import resolve_data_dir
+from guidedcot.evaluate import EvaluateConfig, EvaluationResult, ModelConfig, parse_methods, run_evaluation
+from guidedcot.evaluate.summary import Summary
+from guidedcot.llm import CachedLanguageModel
+from guidedcot.llm.factory import load_backend, with_cache
+from guidedcot.models.files import cache_root
+from guidedcot.report.markdown import pct
+
+logger = logging.getLogger(__name__)
+
+
+def build_model(settings: ModelConfig, cache_path: Path | None) -> CachedLanguageModel:
+    """The configured backend with the generation cache (or only accounting) in front."""
+    backend = load_backend(
+        settings.model,
+        settings.backend,  # type: ignore[arg-type]
+        http_model=settings.http_model,
+        api_key_env=settings.api_key_env,
+        n_ctx=settings.n_ctx,
+        n_parallel=settings.n_parallel,
+        batch_size=settings.batch_size,
+    )
+    return with_cache(backend, cache_path)
+
+
+def reader_token_counter(settings: ModelConfig) -> TokenCounter:
+    """Counts tokens with the reader's own tokenizer; for an endpoint, about 4 characters a token."""
+    if settings.model.startswith(("http://", "https://")):
+        logger.warning("reader is an endpoint: context budgets use ~4 characters per token")
+        return lambda text: (len(text) + 3) // 4
+    from transformers import AutoTokenizer
+
+    from guidedcot.models import resolve_model
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(settings.model).hf_path)
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def resolve_cache_path(value: str | None) -> Path | None:
+    """``default`` -> the shared cache file; ``none``/empty -> no cache; else the given path."""
+    if value is None or value.lower() in {"", "none", "off", "false"}:
+        return None
+    if value == "default":
+        return cache_root() / "generations.sqlite"
+    return Path(value).expanduser()
+
+
+def summary_table(summary: Summary) -> Table:
+    """EM / F1 with CIs over all question types, one row per dataset x method."""
+    table = Table(title="Answer accuracy (% , 95% bootstrap CI)")
+    for column in ("dataset", "method", "n", "EM", "EM CI", "F1", "F1 CI"):
+        table.add_column(column, justify="right" if column in {"n", "EM", "F1"} else "left")
+    for row in summary.overall():
+        table.add_row(
+            row.dataset,
+            row.method,
+            str(row.n),
+            pct(row.em),
+            f"[{pct(row.em_low)}, {pct(row.em_high)}]",
+            pct(row.f1),
+            f"[{pct(row.f1_low)}, {pct(row.f1_high)}]",
+        )
+    return table
+
+
+def evaluate_command(
+    methods: Annotated[
+        str | None, typer.Option("--methods", help="Comma list: standard, cot, guided, cot-sc, guided-sc.")
+    ] = None,
+    dataset: Annotated[
+        list[str] | None, typer.Option("--dataset", help="hotpotqa, 2wiki or a file path (repeatable).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="First N questions of each dataset.")] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Split of named datasets (default dev).")
+    ] = None,
+    student: Annotated[
+        str | None, typer.Option("--student", help="Student: named model, path or hub id.")
+    ] = None,
+    reader: Annotated[
+        str | None,
+        typer.Option("--reader", help="Reader: named model, path, hub id or http(s)://.../v1 URL."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Run folder (default runs/evaluate-<time>).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Dataset folder.")] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")
+    ] = False,
+    config: ConfigOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Run answering methods on datasets and write predictions, metrics and reports."""
+    settings = load_config(EvaluateConfig, config, set_)
+    settings = _apply_options(
+        settings, methods, dataset, limit, split, student, reader, out, data_dir, no_cache
+    )
+    methods_parsed = parse_methods(settings)
+    out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    data_root = (
+        resolve_data_dir(settings.data_dir)
+        if any(d in ("hotpotqa", "2wiki") for d in settings.datasets)
+        else None
+    )
+    cache_path = resolve_cache_path(settings.cache)
+    logger.info("loading the reader %s", settings.reader.model)
+    reader_model = build_model(settings.reader, cache_path)
+    student_model = None
+    if any(m.kind.value == "guided" for m in methods_parsed):
+        logger.info("loading the student %s", settings.student.model)
+        student_model = build_model(settings.student, cache_path)
+    count_tokens = reader_token_counter(settings.reader)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("evaluating", total=None)
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.update(task, description=label, completed=done, total=total)
+
+        result = run_evaluation(
+            settings,
+            reader=reader_model,
+            student=student_model,
+            out_dir=out_dir,
+            data_dir=data_root,
+            count_tokens=count_tokens,
+            progress=progress,
+        )
+    _print_summary(result, reader_model, student_model)
+
+
+def _apply_options(
+    settings: EvaluateConfig,
+    methods: str | None,
+    dataset: list[str] | None,
+    limit: int | None,
+    split: str | None,
+    student: str | None,
+    reader: str | None,
+    out: Path | None,
+    data_dir: Path | None,
+    no_cache: bool,
+) -> EvaluateConfig:
+    if methods:
+        settings.methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if dataset:
+        settings.datasets = [d.strip() for entry in dataset for d in entry.split(",") if d.strip()]
+    if limit is not None:
+        settings.limit = limit
+    if split:
+        settings.split = split
+    if student:
+        settings.student.model = student
+    if reader:
+        settings.reader.model = reader
+    if out:
+        settings.out = str(out)
+    if data_dir:
+        settings.data_dir = str(data_dir)
+    if no_cache:
+        settings.cache = None
+    return settings
+
+
+def _print_summary(
+    result: EvaluationResult, reader: CachedLanguageModel, student: CachedLanguageModel | None
+) -> None:
+    stdout().print(summary_table(result.summary))
+    usage = reader.usage
+    line = (
+        f"{len(result.records)} predictions in {result.seconds:.0f} s. Reader: {usage.calls} calls, "
+        f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, "
+        f"cache hits {pct(usage.hit_rate)}%."
+    )
+    if student is not None:
+        line += f" Student: {student.usage.calls} calls, cache hits {pct(student.usage.hit_rate)}%."
+    console.print(line + f" Report: {result.out_dir / 'report.md'} and report.html", highlight=False)

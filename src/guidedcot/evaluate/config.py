@@ -1,0 +1,83 @@
+"""`EvaluateConfig`: one typed schema for the Python API, the YAML file and ``--set`` overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from guidedcot.data import ContextMode
+from guidedcot.prompts import PromptsConfig
+
+
+@dataclass
+class ModelConfig:
+    """Where a model comes from and how it is served."""
+
+    model: str = field(
+        metadata={"help": "Named model, .gguf file, HF folder, hub id, or http(s)://.../v1 URL."}
+    )
+    backend: str = field(
+        default="auto",
+        metadata={
+            "help": "auto | llamacpp | transformers | http. auto: URL -> http, GGUF -> llama.cpp, HF -> transformers."
+        },
+    )
+    http_model: str | None = field(default=None, metadata={"help": "Model name sent to an HTTP endpoint."})
+    api_key_env: str | None = field(
+        default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the endpoint's API key."}
+    )
+    n_ctx: int = field(default=4096, metadata={"help": "llama.cpp context tokens per slot."})
+    n_parallel: int = field(default=2, metadata={"help": "llama.cpp slots / HTTP concurrency."})
+    batch_size: int = field(default=8, metadata={"help": "transformers generation batch size."})
+
+
+def _reader() -> ModelConfig:
+    return ModelConfig(model="qwen2.5-coder-1.5b-instruct")
+
+
+def _student() -> ModelConfig:
+    return ModelConfig(model="smollm2")
+
+
+@dataclass
+class EvaluateConfig:
+    """Settings of `guidedcot evaluate`."""
+
+    data_dir: str | None = field(default=None, metadata={"help": "Dataset folder; default $GUIDEDCOT_DATA."})
+    datasets: list[str] = field(
+        default_factory=lambda: ["hotpotqa", "2wiki"],
+        metadata={"help": "hotpotqa, 2wiki, or paths to dataset files."},
+    )
+    split: str = field(default="dev", metadata={"help": "Split of the named datasets (from the file names)."})
+    limit: int | None = field(
+        default=None, metadata={"help": "First N questions of each dataset; none = all."}
+    )
+    methods: list[str] = field(
+        default_factory=lambda: ["standard", "cot", "guided"],
+        metadata={"help": "standard, cot, guided, cot-sc, guided-sc (self-consistency)."},
+    )
+    sc_samples: int = field(default=5, metadata={"help": "Samples m of the self-consistency methods."})
+    sc_temperature: float = field(default=0.7, metadata={"help": "Sampling temperature of self-consistency."})
+    reader: ModelConfig = field(default_factory=_reader)
+    student: ModelConfig = field(default_factory=_student)
+    context_mode: ContextMode = field(
+        default=ContextMode.GOLD, metadata={"help": "gold (supporting paragraphs) or distractor (all)."}
+    )
+    max_context_tokens: int = field(
+        default=1024, metadata={"help": "Context budget in reader tokens; distractors are dropped first."}
+    )
+    answer_tokens: int = field(default=32, metadata={"help": "Max new tokens of a short answer."})
+    cot_tokens: int = field(default=256, metadata={"help": "Max new tokens of the reader's own CoT."})
+    rationale_tokens: int = field(default=128, metadata={"help": "Max new tokens of a student rationale."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed (with the sample index)."})
+    questions_per_step: int = field(
+        default=8, metadata={"help": "Questions sent together to the models; finished steps are cached."}
+    )
+    cache: str | None = field(
+        default="default",
+        metadata={
+            "help": "Generation cache file; 'default' = $GUIDEDCOT_CACHE/generations.sqlite; none = off."
+        },
+    )
+    bootstrap_samples: int = field(default=1000, metadata={"help": "Resamples of the 95% bootstrap CIs."})
+    out: str | None = field(default=None, metadata={"help": "Run folder; default runs/evaluate-<timestamp>."})
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)

@@ -1,0 +1,65 @@
+"""Which examples an evaluation reads: a named dataset's files of one split, or explicit files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from guidedcot.data import Example, LoadResult, load_examples
+from guidedcot.data.discovery import find_dataset_files, split_of
+from guidedcot.data.loading import DATASETS
+from guidedcot.errors import DataError, GuidedCotError
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The examples of one dataset entry, the files they came from, and duplicates left out."""
+
+    name: str
+    examples: list[Example]
+    files: list[Path]
+    duplicate_ids: int
+
+
+def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int | None) -> Selection:
+    """``spec`` = ``hotpotqa`` / ``2wiki`` (every file of ``split`` under ``data_dir``) or a file path.
+
+    Files are read largest first and an id seen in an earlier file is not repeated, so a sample file
+    that copies records of the full file adds nothing twice.
+    """
+    if spec in DATASETS:
+        if data_dir is None:
+            raise GuidedCotError(f"dataset {spec!r} needs a data folder (--data-dir or $GUIDEDCOT_DATA)")
+        results = _loaded(spec, data_dir, split)
+    else:
+        path = Path(spec).expanduser()
+        if not path.is_file():
+            raise GuidedCotError(f"dataset {spec!r} is neither {' nor '.join(DATASETS)} nor an existing file")
+        results = [load_examples(path)]
+    examples: list[Example] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for result in results:
+        for example in result.examples:
+            if example.id in seen:
+                duplicates += 1
+                continue
+            seen.add(example.id)
+            examples.append(example)
+    files = [result.path for result in results]
+    if not examples:
+        raise DataError(files[0] if files else Path(spec), "holds no examples")
+    name = spec if spec in DATASETS else examples[0].dataset
+    return Selection(name, examples[:limit] if limit else examples, files, duplicates)
+
+
+def _loaded(dataset: str, data_dir: Path, split: str) -> list[LoadResult]:
+    """Every file of ``split`` under ``data_dir`` whose records are ``dataset``'s, largest first."""
+    candidates = sorted(
+        (f for f in find_dataset_files(data_dir) if split_of(f) == split),
+        key=lambda f: (-f.stat().st_size, f.name),
+    )
+    results = [result for result in map(load_examples, candidates) if result.dataset == dataset]
+    if not results:
+        raise GuidedCotError(f"no {dataset} files of split {split!r} under {data_dir}")
+    return results

@@ -1,0 +1,212 @@
+"""The answering methods: standard prompting, the reader's own CoT, LM-guided CoT, self-consistency.
+
+Every method turns a batch of questions (question + built context) into one `MethodAnswer` each,
+through the `LanguageModel` protocol only; which backend is behind it is not this module's business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from guidedcot.errors import ConfigError
+from guidedcot.llm.types import Generation, GenerationRequest, LanguageModel, chat
+from guidedcot.pipeline.voting import majority_vote
+from guidedcot.prompts import PromptTemplate, extract_answer, split_cot
+
+
+class MethodKind(StrEnum):
+    """Who writes the rationale: nobody (standard), the reader (cot) or the student (guided)."""
+
+    STANDARD = "standard"
+    COT = "cot"
+    GUIDED = "guided"
+
+
+@dataclass(frozen=True)
+class Method:
+    """One answering method; ``samples`` > 1 is self-consistency over that many sampled rationales."""
+
+    kind: MethodKind
+    samples: int = 1
+    temperature: float = 0.0
+
+    @property
+    def name(self) -> str:
+        """The label in reports: ``cot``, or ``cot-sc5`` for self-consistency over 5 samples."""
+        return self.kind.value if self.samples == 1 else f"{self.kind.value}-sc{self.samples}"
+
+    @classmethod
+    def parse(cls, name: str, *, sc_samples: int, sc_temperature: float) -> Method:
+        """``standard``, ``cot``, ``guided``, or ``cot-sc`` / ``guided-sc`` (self-consistency)."""
+        base, _, suffix = name.strip().partition("-")
+        try:
+            kind = MethodKind(base)
+        except ValueError:
+            raise ConfigError(
+                f"unknown method {name!r}; choose from standard, cot, guided, cot-sc, guided-sc"
+            ) from None
+        if not suffix:
+            return cls(kind)
+        if suffix != "sc" or kind is MethodKind.STANDARD:
+            raise ConfigError(f"unknown method {name!r}; self-consistency exists as cot-sc and guided-sc")
+        if sc_samples < 2 or sc_temperature <= 0:
+            raise ConfigError("self-consistency needs sc_samples >= 2 and sc_temperature > 0")
+        return cls(kind, samples=sc_samples, temperature=sc_temperature)
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a method sees of an example: its id, the question and the context text built for it."""
+
+    id: str
+    question: str
+    context: str
+
+
+@dataclass
+class MethodAnswer:
+    """One question answered by one method: every sample's rationale, reader output and answer."""
+
+    rationales: list[str | None]
+    reader_outputs: list[str]
+    sample_answers: list[str]
+    answer: str
+    reader_prompt_tokens: int = 0
+    reader_completion_tokens: int = 0
+    student_prompt_tokens: int = 0
+    student_completion_tokens: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+    missing_prediction: int = 0
+
+    @property
+    def rationale(self) -> str | None:
+        """The rationale of the first sample (the greedy one when there is one sample)."""
+        return self.rationales[0] if self.rationales else None
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """Token limits of each generation a method makes."""
+
+    answer_tokens: int = 32
+    cot_tokens: int = 256
+    rationale_tokens: int = 128
+    seed: int = 0
+
+
+@dataclass
+class Answerer:
+    """Runs methods with one reader, an optional student, the prompt templates and token limits."""
+
+    reader: LanguageModel
+    templates: Mapping[str, PromptTemplate]
+    student: LanguageModel | None = None
+    decoding: Decoding = field(default_factory=Decoding)
+
+    def run(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
+        """Answer every question with ``method``; all its calls go to each model as one batch."""
+        if method.kind is MethodKind.STANDARD:
+            return self._standard(method, questions)
+        if method.kind is MethodKind.COT:
+            return self._cot(method, questions)
+        return self._guided(method, questions)
+
+    def _requests(
+        self,
+        name: str,
+        method: Method,
+        questions: Sequence[Question],
+        max_new_tokens: int,
+        rationales: Sequence[Sequence[str]] | None = None,
+    ) -> list[GenerationRequest]:
+        template = self.templates[name]
+        requests = []
+        for q_index, question in enumerate(questions):
+            for sample in range(method.samples):
+                slots = {"question": question.question, "context": question.context}
+                if rationales is not None:
+                    slots["rationale"] = rationales[q_index][sample]
+                requests.append(
+                    chat(
+                        template.format(slots),
+                        system=template.system,
+                        max_new_tokens=max_new_tokens,
+                        temperature=method.temperature if rationales is None else 0.0,
+                        sample_index=sample,
+                        seed=self.decoding.seed,
+                    )
+                )
+        return requests
+
+    def _per_question(self, results: Sequence[Generation], samples: int) -> list[list[Generation]]:
+        return [list(results[i : i + samples]) for i in range(0, len(results), samples)]
+
+    def _standard(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
+        results = self.reader.generate(
+            self._requests("standard", method, questions, self.decoding.answer_tokens)
+        )
+        answers = []
+        for question, outputs in zip(questions, self._per_question(results, method.samples), strict=True):
+            parsed = [extract_answer(g.text, question.question) for g in outputs]
+            answers.append(_answer(rationales=[None] * len(outputs), reader=outputs, parsed=parsed))
+        return answers
+
+    def _cot(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
+        results = self.reader.generate(self._requests("cot", method, questions, self.decoding.cot_tokens))
+        answers = []
+        for question, outputs in zip(questions, self._per_question(results, method.samples), strict=True):
+            split = [split_cot(g.text, question.question) for g in outputs]
+            parsed = [
+                s.prediction if s.has_prediction_line else _last_line(g.text, question)
+                for s, g in zip(split, outputs, strict=True)
+            ]
+            answer = _answer(rationales=[s.reasoning for s in split], reader=outputs, parsed=parsed)
+            answer.missing_prediction = sum(not s.has_prediction_line for s in split)
+            answers.append(answer)
+        return answers
+
+    def _guided(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
+        if self.student is None:
+            raise ConfigError("the guided method needs a student model (--student)")
+        drafts = self.student.generate(
+            self._requests("student", method, questions, self.decoding.rationale_tokens)
+        )
+        by_question = self._per_question(drafts, method.samples)
+        rationales = [[g.text.strip() for g in group] for group in by_question]
+        results = self.reader.generate(
+            self._requests("guided", method, questions, self.decoding.answer_tokens, rationales)
+        )
+        answers = []
+        for question, texts, student, outputs in zip(
+            questions, rationales, by_question, self._per_question(results, method.samples), strict=True
+        ):
+            parsed = [extract_answer(g.text, question.question) for g in outputs]
+            answer = _answer(rationales=list(texts), reader=outputs, parsed=parsed)
+            answer.student_prompt_tokens = sum(g.prompt_tokens for g in student)
+            answer.student_completion_tokens = sum(g.completion_tokens for g in student)
+            answer.calls += len(student)
+            answer.cached_calls += sum(g.cached for g in student)
+            answers.append(answer)
+        return answers
+
+
+def _answer(*, rationales: list[str | None], reader: Sequence[Generation], parsed: list[str]) -> MethodAnswer:
+    return MethodAnswer(
+        rationales=rationales,
+        reader_outputs=[g.text for g in reader],
+        sample_answers=parsed,
+        answer=majority_vote(parsed),
+        reader_prompt_tokens=sum(g.prompt_tokens for g in reader),
+        reader_completion_tokens=sum(g.completion_tokens for g in reader),
+        calls=len(reader),
+        cached_calls=sum(g.cached for g in reader),
+    )
+
+
+def _last_line(text: str, question: Question) -> str:
+    """Fallback answer of a CoT output with no ``Prediction:`` line: its last non-empty line."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return extract_answer(lines[-1], question.question) if lines else ""

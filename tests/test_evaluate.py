@@ -1,0 +1,147 @@
+"""`run_evaluation` end to end on the real dev files with scripted models: folder, scores, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from guidedcot.config import load_config
+from guidedcot.evaluate import EvaluateConfig, run_evaluation
+from guidedcot.evaluate.selection import select_examples
+from guidedcot.evaluate.stats import bootstrap_ci
+from guidedcot.llm import CachedLanguageModel, FakeLanguageModel, GenerationCache, GenerationRequest
+from guidedcot.llm.fake import request_text
+
+
+def gold_reader(shared_data: Path) -> FakeLanguageModel:
+    """Answers the gold answer for standard and cot prompts, a wrong one for guided prompts."""
+    golds = {}
+    for name in ("hotpotqa", "2wiki"):
+        for example in select_examples(name, shared_data, split="dev", limit=None).examples:
+            golds[example.question] = example.answer
+
+    def answer(request: GenerationRequest) -> str:
+        text = request_text(request)
+        question = text.split("Question: ", 1)[1].split("\n", 1)[0]
+        if "Rationale:" in text:
+            return "certainly not this"
+        if "step by step" in text:
+            return f"Reasoning: the context says {golds[question]}.\nPrediction: {golds[question]}"
+        return golds[question]
+
+    return FakeLanguageModel(answer, name="gold-reader")
+
+
+def config(tmp_path: Path, **changes: object) -> EvaluateConfig:
+    settings = load_config(
+        EvaluateConfig, overrides=["limit=5", "bootstrap_samples=200", "questions_per_step=2"]
+    )
+    for key, value in changes.items():
+        setattr(settings, key, value)
+    settings.out = str(tmp_path / "run")
+    return settings
+
+
+def test_run_folder_scores_and_reports(shared_data: Path, tmp_path: Path) -> None:
+    reader = CachedLanguageModel(gold_reader(shared_data))
+    student = CachedLanguageModel(FakeLanguageModel(lambda r: "A rationale that names nothing."))
+    result = run_evaluation(
+        config(tmp_path), reader=reader, student=student, out_dir=tmp_path / "run", data_dir=shared_data
+    )
+    out = tmp_path / "run"
+    assert {p.name for p in out.iterdir()} >= {
+        "config.yaml",
+        "predictions.jsonl",
+        "metrics.json",
+        "report.md",
+        "report.html",
+        "chart.png",
+    }
+    lines = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 * 5 * 3  # datasets x limit x methods
+    first = lines[0]
+    for key in (
+        "id",
+        "type",
+        "question",
+        "gold",
+        "rationale",
+        "reader_output",
+        "answer",
+        "em",
+        "f1",
+        "reader_prompt_tokens",
+        "reader_completion_tokens",
+    ):
+        assert key in first
+    by_method = {(r.dataset, r.method): r for r in result.summary.overall()}
+    for dataset in ("hotpotqa", "2wiki"):
+        assert by_method[(dataset, "standard")].em == 1.0
+        assert by_method[(dataset, "cot")].em == 1.0
+        assert by_method[(dataset, "guided")].em == 0.0
+        assert by_method[(dataset, "standard")].n == 5
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["usage"]["reader"]["calls"] == 30
+    assert {d["method"] for d in metrics["diagnostics"]} == {"standard", "cot", "guided"}
+    cot = next(d for d in metrics["diagnostics"] if d["method"] == "cot" and d["dataset"] == "hotpotqa")
+    assert cot["rationale_contains_gold"] == 1.0  # the scripted reasoning names the answer
+    report = (out / "report.md").read_text()
+    assert "| hotpotqa | standard | **all** | 5 | 100.0 |" in report
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "limit: 5" in (out / "config.yaml").read_text()
+
+
+class Interrupted(RuntimeError):
+    pass
+
+
+def test_an_interrupted_evaluation_resumes_without_recomputing(shared_data: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache.sqlite"
+    inner = gold_reader(shared_data)
+    budget = {"calls": 13}
+
+    def dying(request: GenerationRequest) -> str:
+        budget["calls"] -= 1
+        if budget["calls"] < 0:
+            raise Interrupted("killed")
+        return inner._answer(request)
+
+    settings = config(tmp_path, methods=["standard", "cot"])
+    first = CachedLanguageModel(
+        FakeLanguageModel(dying, name="gold-reader"), GenerationCache(cache), chunk_size=2
+    )
+    with pytest.raises(Interrupted):
+        run_evaluation(settings, reader=first, student=None, out_dir=tmp_path / "run", data_dir=shared_data)
+    finished = len(GenerationCache(cache))
+    assert 0 < finished <= 13
+
+    second_backend = gold_reader(shared_data)
+    second = CachedLanguageModel(second_backend, GenerationCache(cache), chunk_size=2)
+    result = run_evaluation(
+        settings, reader=second, student=None, out_dir=tmp_path / "run", data_dir=shared_data
+    )
+    assert len(result.records) == 20
+    assert len(second_backend.requests) == 20 - finished  # nothing finished was recomputed
+    assert second.usage.cache_hits == finished
+
+
+def test_bootstrap_interval_brackets_the_mean_and_is_reproducible() -> None:
+    values = [1.0] * 30 + [0.0] * 70
+    low, high = bootstrap_ci(values, samples=2000, seed=3)
+    assert low < 0.3 < high and low > 0.15 and high < 0.45
+    assert bootstrap_ci(values, samples=2000, seed=3) == (low, high)
+    assert bootstrap_ci([1.0], samples=10) == (1.0, 1.0)
+
+
+def test_dataset_selection_dedups_ids_across_files_and_names_bad_specs(shared_data: Path) -> None:
+    hotpot = select_examples("hotpotqa", shared_data, split="dev", limit=None)
+    assert len({e.id for e in hotpot.examples}) == len(hotpot.examples)
+    assert hotpot.files[0].name == "hotpot_dev_distractor_103.json"
+    path = shared_data / "2wikimultihopqa" / "2wiki_dev_sample9.json"
+    assert select_examples(str(path), None, split="dev", limit=3).name == "2wiki"
+    from guidedcot.errors import GuidedCotError
+
+    with pytest.raises(GuidedCotError, match="neither hotpotqa nor 2wiki nor an existing file"):
+        select_examples("nope.json", shared_data, split="dev", limit=None)
