@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,24 @@ def llama_server_process() -> Callable[
 ]:
     """Starts real llama.cpp server processes: ``with llama_server_process() as (process, url)``."""
     return running_llama_server
+
+
+@pytest.fixture(scope="session")
+def make_teacher(shared_data: Path) -> Callable[..., Any]:
+    """Builds scripted teachers over the real HotpotQA training file:
+    right on even-indexed questions (stating the answer), wrong on odd ones."""
+    from guidedcot.data.selection import select_examples
+    from guidedcot.llm import FakeLanguageModel, GenerationRequest
+    from guidedcot.llm.fake import request_text
+
+    examples = select_examples("hotpotqa:train", shared_data, split="train", limit=None).examples
+    by_question = {e.question: (i, e.answer) for i, e in enumerate(examples)}
+
+    def answer(request: GenerationRequest) -> str:
+        question = request_text(request).split("Question: ", 1)[1].split("\n", 1)[0]
+        index, gold = by_question[question]
+        if index % 2 == 0:
+            return f"Reasoning: step {request.sample_index}: the context names {gold}.\nPrediction: {gold}"
+        return f"Reasoning: I guess (sample {request.sample_index}).\nPrediction: something else"
+
+    return lambda name="teacher": FakeLanguageModel(answer, name=name)

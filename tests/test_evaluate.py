@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from guidedcot.config import load_config
+from guidedcot.data.selection import select_examples
 from guidedcot.evaluate import EvaluateConfig, run_evaluation
-from guidedcot.evaluate.selection import select_examples
 from guidedcot.evaluate.stats import bootstrap_ci
 from guidedcot.llm import CachedLanguageModel, FakeLanguageModel, GenerationCache, GenerationRequest
 from guidedcot.llm.fake import request_text

@@ -143,6 +143,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         raise ConfigError(f"config key {key!r} expects true or false, got {value!r}")
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if hint is str and isinstance(value, str | int | float) and not isinstance(value, bool):

@@ -61,3 +61,9 @@ def best_exact_match(prediction: str, golds: Iterable[str]) -> float:
 def best_f1(prediction: str, golds: Iterable[str]) -> float:
     """F1 against the best of several gold aliases (0.0 when there are none)."""
     return max((f1_score(prediction, gold) for gold in golds), default=0.0)
+
+
+def contains_answer(text: str, answers: Iterable[str]) -> bool:
+    """True when the normalised text contains a normalised gold answer as whole words."""
+    haystack = f" {normalize_answer(text)} "
+    return any(f" {form} " in haystack for form in (normalize_answer(a) for a in answers) if form)

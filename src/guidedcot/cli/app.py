@@ -12,6 +12,7 @@ from guidedcot import __version__
 from guidedcot.cli.common import console, setup_logging
 from guidedcot.cli.data_cmd import data_command
 from guidedcot.cli.demo_cmd import demo_command
+from guidedcot.cli.distill_cmd import distill_app
 from guidedcot.cli.evaluate_cmd import evaluate_command
 from guidedcot.cli.models_cmd import models_app
 from guidedcot.errors import GuidedCotError
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.command("data")(data_command)
 app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_command)
+app.add_typer(distill_app, name="distill")
 app.command("demo")(demo_command)
 
 

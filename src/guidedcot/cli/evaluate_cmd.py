@@ -20,52 +20,14 @@ from rich.table import Table
 
 from guidedcot.cli.common import ConfigOption, SetOption, console, stdout
 from guidedcot.config import load_config
-from guidedcot.data.context import TokenCounter
 from guidedcot.data.discovery import resolve_data_dir
-from guidedcot.evaluate import EvaluateConfig, EvaluationResult, ModelConfig, parse_methods, run_evaluation
+from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods, run_evaluation
 from guidedcot.evaluate.summary import Summary
 from guidedcot.llm import CachedLanguageModel
-from guidedcot.llm.factory import load_backend, with_cache
-from guidedcot.models.files import cache_root
+from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.report.markdown import pct
 
 logger = logging.getLogger(__name__)
-
-
-def build_model(settings: ModelConfig, cache_path: Path | None) -> CachedLanguageModel:
-    """The configured backend with the generation cache (or only accounting) in front."""
-    backend = load_backend(
-        settings.model,
-        settings.backend,  # type: ignore[arg-type]
-        http_model=settings.http_model,
-        api_key_env=settings.api_key_env,
-        n_ctx=settings.n_ctx,
-        n_parallel=settings.n_parallel,
-        batch_size=settings.batch_size,
-    )
-    return with_cache(backend, cache_path)
-
-
-def reader_token_counter(settings: ModelConfig) -> TokenCounter:
-    """Counts tokens with the reader's own tokenizer; for an endpoint, about 4 characters a token."""
-    if settings.model.startswith(("http://", "https://")):
-        logger.warning("reader is an endpoint: context budgets use ~4 characters per token")
-        return lambda text: (len(text) + 3) // 4
-    from transformers import AutoTokenizer
-
-    from guidedcot.models import resolve_model
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(settings.model).hf_path)
-    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def resolve_cache_path(value: str | None) -> Path | None:
-    """``default`` -> the shared cache file; ``none``/empty -> no cache; else the given path."""
-    if value is None or value.lower() in {"", "none", "off", "false"}:
-        return None
-    if value == "default":
-        return cache_root() / "generations.sqlite"
-    return Path(value).expanduser()
 
 
 def summary_table(summary: Summary) -> Table:
@@ -133,7 +95,7 @@ def evaluate_command(
     if any(m.kind.value == "guided" for m in methods_parsed):
         logger.info("loading the student %s", settings.student.model)
         student_model = build_model(settings.student, cache_path)
-    count_tokens = reader_token_counter(settings.reader)
+    count_tokens = token_counter(settings.reader)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

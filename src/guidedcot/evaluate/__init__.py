@@ -1,6 +1,6 @@
 """Evaluation: select examples, run the answering methods, score, summarise and write reports."""
 
-from guidedcot.evaluate.config import EvaluateConfig, ModelConfig
+from guidedcot.evaluate.config import EvaluateConfig
 from guidedcot.evaluate.records import PredictionRecord
 from guidedcot.evaluate.runner import EvaluationResult, parse_methods, run_evaluation
 from guidedcot.evaluate.summary import Summary, summarize
@@ -8,7 +8,6 @@ from guidedcot.evaluate.summary import Summary, summarize
 __all__ = [
     "EvaluateConfig",
     "EvaluationResult",
-    "ModelConfig",
     "PredictionRecord",
     "Summary",
     "parse_methods",

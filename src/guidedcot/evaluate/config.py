@@ -5,29 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from guidedcot.data import ContextMode
+from guidedcot.llm.config import ModelConfig
 from guidedcot.prompts import PromptsConfig
-
-
-@dataclass
-class ModelConfig:
-    """Where a model comes from and how it is served."""
-
-    model: str = field(
-        metadata={"help": "Named model, .gguf file, HF folder, hub id, or http(s)://.../v1 URL."}
-    )
-    backend: str = field(
-        default="auto",
-        metadata={
-            "help": "auto | llamacpp | transformers | http. auto: URL -> http, GGUF -> llama.cpp, HF -> transformers."
-        },
-    )
-    http_model: str | None = field(default=None, metadata={"help": "Model name sent to an HTTP endpoint."})
-    api_key_env: str | None = field(
-        default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the endpoint's API key."}
-    )
-    n_ctx: int = field(default=4096, metadata={"help": "llama.cpp context tokens per slot."})
-    n_parallel: int = field(default=2, metadata={"help": "llama.cpp slots / HTTP concurrency."})
-    batch_size: int = field(default=8, metadata={"help": "transformers generation batch size."})
 
 
 def _reader() -> ModelConfig:

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from guidedcot.data import Example
-from guidedcot.metrics import best_exact_match, best_f1, normalize_answer
+from guidedcot.metrics import best_exact_match, best_f1, contains_answer
 from guidedcot.pipeline import MethodAnswer
 
 
@@ -40,12 +40,6 @@ class PredictionRecord:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
-
-
-def contains_answer(text: str, answers: tuple[str, ...] | list[str]) -> bool:
-    """True when the normalised text contains a normalised gold answer as whole words."""
-    haystack = f" {normalize_answer(text)} "
-    return any(f" {form} " in haystack for form in (normalize_answer(a) for a in answers) if form)
 
 
 def score(example: Example, context: str, method: str, answer: MethodAnswer) -> PredictionRecord:

@@ -22,9 +22,9 @@ from guidedcot.atomic import write_json_atomic, write_text_atomic
 from guidedcot.config import config_to_dict
 from guidedcot.data import build_context
 from guidedcot.data.context import TokenCounter
+from guidedcot.data.selection import Selection, select_examples
 from guidedcot.evaluate.config import EvaluateConfig
 from guidedcot.evaluate.records import PredictionRecord, score
-from guidedcot.evaluate.selection import Selection, select_examples
 from guidedcot.evaluate.summary import Summary, summarize
 from guidedcot.llm.types import LanguageModel
 from guidedcot.pipeline import Answerer, Decoding, Method, Question

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from guidedcot.errors import GuidedCotError
 from guidedcot.llm.cache import CachedLanguageModel, GenerationCache
+from guidedcot.llm.config import ModelConfig
 from guidedcot.llm.types import LanguageModel
 from guidedcot.models import resolve_model
 
+logger = logging.getLogger(__name__)
 BackendName = Literal["auto", "llamacpp", "transformers", "http"]
 
 
@@ -69,3 +73,39 @@ def _is_hf(spec: str) -> bool:
 def with_cache(model: LanguageModel, cache_path: Path | str | None) -> CachedLanguageModel:
     """Put the persistent cache (or, with None, only accounting) in front of a backend."""
     return CachedLanguageModel(model, GenerationCache(cache_path) if cache_path else None)
+
+
+def build_model(settings: ModelConfig, cache_path: Path | None) -> CachedLanguageModel:
+    """The configured backend with the generation cache (or, with None, only accounting) in front."""
+    backend = load_backend(
+        settings.model,
+        settings.backend,  # type: ignore[arg-type]
+        http_model=settings.http_model,
+        api_key_env=settings.api_key_env,
+        n_ctx=settings.n_ctx,
+        n_parallel=settings.n_parallel,
+        batch_size=settings.batch_size,
+    )
+    return with_cache(backend, cache_path)
+
+
+def token_counter(settings: ModelConfig) -> Callable[[str], int]:
+    """Counts tokens with the model's own tokenizer; for an endpoint, about 4 characters a token."""
+    if settings.model.startswith(("http://", "https://")):
+        logger.warning("%s is an endpoint: context budgets use ~4 characters per token", settings.model)
+        return lambda text: (len(text) + 3) // 4
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(settings.model).hf_path)
+    return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def resolve_cache_path(value: str | None) -> Path | None:
+    """``default`` -> $GUIDEDCOT_CACHE/generations.sqlite; ``none``/empty -> no cache; else the path."""
+    if value is None or value.lower() in {"", "none", "off", "false"}:
+        return None
+    if value == "default":
+        from guidedcot.models.files import cache_root
+
+        return cache_root() / "generations.sqlite"
+    return Path(value).expanduser()

@@ -12,6 +12,24 @@ from guidedcot.llm.types import Generation, GenerationRequest
 logger = logging.getLogger(__name__)
 
 
+def has_chat_template(tokenizer: Any) -> bool:
+    """True when the tokenizer carries a chat template."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def render_chat(tokenizer: Any, messages: Sequence[tuple[str, str]]) -> tuple[str, bool]:
+    """(prompt text, whether tokenizing it should add special tokens) for chat ``messages``.
+
+    With a chat template the text already holds the special tokens; without one the messages are
+    joined by blank lines and the tokenizer adds its own. Training and generation both use this,
+    so a fine-tuned student sees at inference exactly the prompt it was trained on.
+    """
+    if has_chat_template(tokenizer):
+        chat = [{"role": role, "content": content} for role, content in messages]
+        return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False), False
+    return "\n\n".join(content for _, content in messages), True
+
+
 class TransformersLanguageModel:
     """A Hugging Face model (folder or hub id) generating in batches of ``batch_size``."""
 
@@ -54,10 +72,7 @@ class TransformersLanguageModel:
         """The prompt text: the chat template applied to messages where the tokenizer has one."""
         if request.prompt is not None:
             return request.prompt
-        messages = [{"role": m.role, "content": m.content} for m in request.messages or ()]
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return "\n\n".join(m["content"] for m in messages)
+        return render_chat(self.tokenizer, [(m.role, m.content) for m in request.messages or ()])[0]
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         results: list[Generation | None] = [None] * len(requests)
@@ -79,8 +94,7 @@ class TransformersLanguageModel:
 
         first = requests[0]
         texts = [self.render(r) for r in requests]
-        # A rendered chat template already holds the special tokens; a raw prompt gets them added.
-        templated = first.messages is not None and bool(getattr(self.tokenizer, "chat_template", None))
+        templated = first.messages is not None and has_chat_template(self.tokenizer)
         inputs = self.tokenizer(
             texts, return_tensors="pt", padding=True, add_special_tokens=not templated
         ).to(self.device)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +22,25 @@ class Selection:
     duplicate_ids: int
 
 
-def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int | None) -> Selection:
-    """``spec`` = ``hotpotqa`` / ``2wiki`` (every file of ``split`` under ``data_dir``) or a file path.
+_SPEC = re.compile(
+    r"^(?P<name>.+?)(?::(?P<split>train|dev|validation|test))?(?:\[(?P<start>\d*):(?P<stop>\d*)\])?$"
+)
 
-    Files are read largest first and an id seen in an earlier file is not repeated, so a sample file
-    that copies records of the full file adds nothing twice.
+
+def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int | None) -> Selection:
+    """``spec`` = ``NAME_OR_PATH[:SPLIT][[START:STOP]]``.
+
+    NAME is ``hotpotqa`` or ``2wiki`` (every file of the split under ``data_dir``; SPLIT defaults to
+    ``split``); a path reads that file. ``[START:STOP]`` keeps a slice (``2wiki:dev[150:250]``), so
+    training and evaluation can take disjoint parts of one file. Files are read largest first and an
+    id seen in an earlier file is not repeated. ``limit`` then keeps the first N.
     """
+    match = _SPEC.match(spec.strip())
+    if match is None:
+        raise GuidedCotError(f"dataset spec {spec!r}: expected NAME_OR_PATH[:SPLIT][[START:STOP]]")
+    spec, split = match["name"], match["split"] or split
+    start = int(match["start"]) if match["start"] else 0
+    stop = int(match["stop"]) if match["stop"] else None
     if spec in DATASETS:
         if data_dir is None:
             raise GuidedCotError(f"dataset {spec!r} needs a data folder (--data-dir or $GUIDEDCOT_DATA)")
@@ -50,6 +64,7 @@ def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int 
     if not examples:
         raise DataError(files[0] if files else Path(spec), "holds no examples")
     name = spec if spec in DATASETS else examples[0].dataset
+    examples = examples[start:stop]
     return Selection(name, examples[:limit] if limit else examples, files, duplicates)
 
 

@@ -1,0 +1,87 @@
+"""Configs of `guidedcot distill generate` and `guidedcot distill train`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from guidedcot.data import ContextMode
+from guidedcot.llm.config import ModelConfig
+from guidedcot.prompts import PromptsConfig
+
+
+def _teacher() -> ModelConfig:
+    return ModelConfig(model="qwen2.5-coder-1.5b-instruct")
+
+
+@dataclass
+class GenerateConfig:
+    """Settings of `guidedcot distill generate`: the reader as teacher writes CoT rationales."""
+
+    data_dir: str | None = field(default=None, metadata={"help": "Dataset folder; default $GUIDEDCOT_DATA."})
+    datasets: list[str] = field(
+        default_factory=lambda: ["hotpotqa:train", "2wiki:dev[100:250]"],
+        metadata={"help": "NAME_OR_PATH[:SPLIT][[START:STOP]] entries; keep them disjoint from evaluation."},
+    )
+    limit: int | None = field(default=None, metadata={"help": "First N questions of each entry."})
+    samples: int = field(
+        default=1, metadata={"help": "k rationales per question (k > 1 samples at temperature)."}
+    )
+    temperature: float = field(default=0.7, metadata={"help": "Sampling temperature when samples > 1."})
+    cot_tokens: int = field(default=256, metadata={"help": "Max new tokens of a teacher rationale."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed (with the sample index)."})
+    teacher: ModelConfig = field(default_factory=_teacher)
+    context_mode: ContextMode = field(default=ContextMode.GOLD, metadata={"help": "gold or distractor."})
+    max_context_tokens: int = field(default=1024, metadata={"help": "Context budget in teacher tokens."})
+    questions_per_step: int = field(
+        default=8, metadata={"help": "Questions per teacher batch; each is stored."}
+    )
+    cache: str | None = field(default="default", metadata={"help": "Generation cache file; none = off."})
+    out: str = field(default="runs/teacher", metadata={"help": "Teacher store folder (appended, resumable)."})
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)
+
+
+@dataclass
+class TrainConfig:
+    """Settings of `guidedcot distill train`: fine-tune the student on kept teacher rationales."""
+
+    teacher_store: str = field(
+        default="runs/teacher", metadata={"help": "Folder written by distill generate."}
+    )
+    student: str = field(default="smollm2", metadata={"help": "Student: named model, HF folder or hub id."})
+    out: str = field(default="runs/student", metadata={"help": "Output folder: checkpoints, logs, final/."})
+    criterion: str = field(
+        default="em", metadata={"help": "Keep a rationale when its prediction is: em | f1."}
+    )
+    f1_threshold: float = field(default=0.8, metadata={"help": "With criterion f1: the minimum F1."})
+    lora: bool = field(
+        default=False, metadata={"help": "Train LoRA adapters (merged into final/) instead of all weights."}
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    epochs: float = field(
+        default=3.0, metadata={"help": "Passes over the training set (max_steps wins if > 0)."}
+    )
+    max_steps: int = field(
+        default=-1, metadata={"help": "Stop after this many optimizer steps (-1: epochs)."}
+    )
+    batch_size: int = field(default=4, metadata={"help": "Examples per device per step."})
+    grad_accum: int = field(default=1, metadata={"help": "Gradient accumulation steps."})
+    learning_rate: float = field(
+        default=5e-5, metadata={"help": "Peak learning rate (LoRA wants ~1e-4 to 3e-4)."}
+    )
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps with a linear warm-up."})
+    max_length: int = field(
+        default=1024, metadata={"help": "Longest prompt + rationale in tokens; longer are cut."}
+    )
+    eval_fraction: float = field(
+        default=0.1, metadata={"help": "Held-out share of questions for the eval loss."}
+    )
+    save_steps: int = field(
+        default=50, metadata={"help": "Checkpoint every N steps (resume starts from the last)."}
+    )
+    logging_steps: int = field(default=5, metadata={"help": "Log the loss every N steps (TensorBoard)."})
+    seed: int = field(
+        default=0, metadata={"help": "Seed of the split, the shuffling and the init of new weights."}
+    )
+    context_mode: ContextMode = field(default=ContextMode.GOLD, metadata={"help": "Must match evaluation."})
+    prompts: PromptsConfig = field(default_factory=PromptsConfig)

@@ -1,0 +1,126 @@
+"""`distill generate`: the reader, prompted with the original-CoT template, writes k rationales per
+training question into the teacher store; finished questions are skipped on a rerun."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from guidedcot.data import build_context
+from guidedcot.data.context import TokenCounter
+from guidedcot.data.selection import select_examples
+from guidedcot.distill.config import GenerateConfig
+from guidedcot.distill.store import TeacherRecord, TeacherStore
+from guidedcot.llm.types import LanguageModel, chat
+from guidedcot.metrics import best_exact_match, best_f1
+from guidedcot.prompts import build_templates, split_cot
+
+logger = logging.getLogger(__name__)
+
+
+def store_identity(config: GenerateConfig, teacher: LanguageModel) -> dict[str, object]:
+    """What must match for records to share one store."""
+    template = build_templates(config.prompts)["cot"]
+    return {
+        "teacher": teacher.identity,
+        "prompt_version": template.version,
+        "decoding": {
+            "temperature": config.temperature if config.samples > 1 else 0.0,
+            "max_new_tokens": config.cot_tokens,
+            "seed": config.seed,
+        },
+        "samples": config.samples,
+        "context": {"mode": str(config.context_mode), "max_tokens": config.max_context_tokens},
+    }
+
+
+def generate_rationales(
+    config: GenerateConfig,
+    *,
+    teacher: LanguageModel,
+    data_dir: Path | None,
+    count_tokens: TokenCounter | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> TeacherStore:
+    """Fill the store at ``config.out`` with every missing (question, sample) of the datasets."""
+    template = build_templates(config.prompts)["cot"]
+    store = TeacherStore.open(config.out, store_identity(config, teacher))
+    done = store.done()
+    selections = [
+        select_examples(spec, data_dir, split="train", limit=config.limit) for spec in config.datasets
+    ]
+    datasets = [
+        {"spec": spec, "name": s.name, "files": [str(f) for f in s.files], "questions": len(s.examples)}
+        for spec, s in zip(config.datasets, selections, strict=True)
+    ]
+    total = sum(len(s.examples) for s in selections)
+    finished = 0
+    temperature = config.temperature if config.samples > 1 else 0.0
+    for selection in selections:
+        todo = [
+            e
+            for e in selection.examples
+            if any((selection.name, e.id, k) not in done for k in range(config.samples))
+        ]
+        finished += len(selection.examples) - len(todo)
+        if progress:
+            progress(selection.name, finished, total)
+        step = max(1, config.questions_per_step)
+        for start in range(0, len(todo), step):
+            examples = todo[start : start + step]
+            contexts = [
+                build_context(
+                    e,
+                    config.context_mode,
+                    max_tokens=config.max_context_tokens if count_tokens else None,
+                    count_tokens=count_tokens,
+                ).text
+                for e in examples
+            ]
+            wanted = [
+                (e, c, k)
+                for e, c in zip(examples, contexts, strict=True)
+                for k in range(config.samples)
+                if (selection.name, e.id, k) not in done
+            ]
+            requests = [
+                chat(
+                    template.format({"question": e.question, "context": c}),
+                    system=template.system,
+                    max_new_tokens=config.cot_tokens,
+                    temperature=temperature,
+                    sample_index=k,
+                    seed=config.seed,
+                )
+                for e, c, k in wanted
+            ]
+            outputs = teacher.generate(requests)
+            records = []
+            for (example, context, k), output in zip(wanted, outputs, strict=True):
+                split = split_cot(output.text, example.question)
+                records.append(
+                    TeacherRecord(
+                        dataset=selection.name,
+                        id=example.id,
+                        type=example.type,
+                        question=example.question,
+                        context=context,
+                        gold=list(example.answers),
+                        sample_index=k,
+                        output=output.text,
+                        reasoning=split.reasoning,
+                        prediction=split.prediction,
+                        has_prediction_line=split.has_prediction_line,
+                        em=best_exact_match(split.prediction, example.answers),
+                        f1=best_f1(split.prediction, example.answers),
+                        prompt_tokens=output.prompt_tokens,
+                        completion_tokens=output.completion_tokens,
+                    )
+                )
+            store.append(records, datasets)
+            finished += len(examples)
+            if progress:
+                progress(selection.name, finished, total)
+    store.write_manifest(datasets)
+    return store

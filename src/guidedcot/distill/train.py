@@ -1,0 +1,221 @@
+"""`distill train`: fine-tune the student on (question + context -> kept teacher rationale).
+
+The Hugging Face Trainer does the loop, so the same command runs on one CPU, one GPU, several GPUs
+(DDP) or several nodes under ``accelerate launch``; it checkpoints every ``save_steps`` and resumes
+from the last checkpoint. Causal students see the prompt through their chat template (exactly as the
+transformers backend renders it at inference) and learn only the rationale tokens; seq2seq students
+(T5 family) get the prompt as encoder input and the rationale as labels. Full fine-tuning or LoRA.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from guidedcot.atomic import write_json_atomic
+from guidedcot.distill.config import TrainConfig
+from guidedcot.distill.store import load_records, read_manifest
+from guidedcot.distill.trainset import (
+    RationaleExample,
+    TrainingSetStats,
+    build_training_set,
+    split_by_question,
+)
+from guidedcot.errors import GuidedCotError
+from guidedcot.llm.hf import render_chat
+from guidedcot.prompts import build_templates
+
+logger = logging.getLogger(__name__)
+IGNORE_INDEX = -100
+
+
+@dataclass
+class TrainResult:
+    """Where the final student is, and what training measured."""
+
+    final_dir: Path
+    stats: TrainingSetStats
+    train_examples: int
+    eval_examples: int
+    eval_loss_before: float | None
+    eval_loss_after: float | None
+    global_step: int
+    resumed_from: str | None
+
+
+def encode_example(
+    example: RationaleExample, tokenizer: Any, *, seq2seq: bool, user_template: Any, max_length: int
+) -> dict[str, list[int]]:
+    """Token ids and labels of one pair; causal labels are -100 over the prompt."""
+    user = user_template.format({"question": example.question, "context": example.context})
+    if seq2seq:
+        inputs = tokenizer(user, truncation=True, max_length=max_length)["input_ids"]
+        labels = tokenizer(text_target=example.rationale, truncation=True, max_length=max_length)["input_ids"]
+        return {"input_ids": inputs, "attention_mask": [1] * len(inputs), "labels": labels}
+    messages = [("system", user_template.system)] if user_template.system else []
+    prompt_text, add_special = render_chat(tokenizer, [*messages, ("user", user)])
+    prompt = tokenizer(prompt_text, add_special_tokens=add_special)["input_ids"]
+    target = tokenizer(example.rationale, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    prompt = prompt[-max(1, max_length - len(target)) :] if len(prompt) + len(target) > max_length else prompt
+    ids = (prompt + target)[:max_length]
+    labels = ([IGNORE_INDEX] * len(prompt) + target)[:max_length]
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+class _Encoded:
+    """A list of encoded examples as a torch-style map dataset."""
+
+    def __init__(self, rows: Sequence[dict[str, list[int]]]) -> None:
+        self.rows = list(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return self.rows[index]
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest ``checkpoint-N`` folder, or None."""
+    checkpoints = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def load_student(spec: str, *, lora: bool, lora_r: int, lora_alpha: int) -> tuple[Any, Any, bool]:
+    """(model, tokenizer, seq2seq) of the student, LoRA-wrapped on request."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    from guidedcot.models import resolve_model
+
+    resolved = resolve_model(spec)
+    path = resolved.hf_path
+    config = AutoConfig.from_pretrained(path, revision=resolved.revision)
+    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    model = loader.from_pretrained(path, revision=resolved.revision, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=resolved.revision)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        task = TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM
+        model = get_peft_model(
+            model, LoraConfig(task_type=task, r=lora_r, lora_alpha=lora_alpha, target_modules="all-linear")
+        )
+    return model, tokenizer, seq2seq
+
+
+def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
+    """Build the training set from the store, fine-tune, and save ``out/final`` with its tokenizer."""
+    import torch
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+
+    out = Path(config.out)
+    checkpoint = last_checkpoint(out / "checkpoints") if (out / "checkpoints").exists() else None
+    if checkpoint is not None and not resume:
+        raise GuidedCotError(
+            f"{out} already holds checkpoints (last: {checkpoint.name}); pass --resume to continue, "
+            "or choose another --out (nothing is deleted)"
+        )
+    manifest = read_manifest(config.teacher_store)
+    records = load_records(Path(config.teacher_store) / "rationales.jsonl")
+    kept, stats = build_training_set(records, criterion=config.criterion, f1_threshold=config.f1_threshold)
+    if not kept:
+        raise GuidedCotError(
+            f"no rationale in {config.teacher_store} passes the {config.criterion} filter "
+            f"({stats.records} records of {stats.questions} questions): nothing to train on"
+        )
+    train_set, eval_set = split_by_question(kept, config.eval_fraction, config.seed)
+    model, tokenizer, seq2seq = load_student(
+        config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
+    )
+    template = build_templates(config.prompts)["student"]
+
+    def encode(examples: Sequence[RationaleExample]) -> _Encoded:
+        return _Encoded(
+            [
+                encode_example(
+                    e, tokenizer, seq2seq=seq2seq, user_template=template, max_length=config.max_length
+                )
+                for e in examples
+            ]
+        )
+
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "logs")  # transformers >= 5.15 reads it from here
+    args = TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        report_to=["tensorboard"],
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_total_limit=3,
+        eval_strategy="steps" if eval_set else "no",
+        eval_steps=config.save_steps if eval_set else None,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=encode(train_set),
+        eval_dataset=encode(eval_set) if eval_set else None,
+        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX),
+        processing_class=tokenizer,
+    )
+    before = trainer.evaluate()["eval_loss"] if eval_set and checkpoint is None else None
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    after = trainer.evaluate()["eval_loss"] if eval_set else None
+    final = out / "final"
+    if trainer.is_world_process_zero():
+        to_save = trainer.model.merge_and_unload() if config.lora else trainer.model
+        to_save.save_pretrained(final)
+        tokenizer.save_pretrained(final)
+    result = TrainResult(
+        final_dir=final,
+        stats=stats,
+        train_examples=len(train_set),
+        eval_examples=len(eval_set),
+        eval_loss_before=_finite(before),
+        eval_loss_after=_finite(after),
+        global_step=output.global_step,
+        resumed_from=checkpoint.name if checkpoint else None,
+    )
+    if trainer.is_world_process_zero():
+        summary = {
+            **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items() if k != "stats"},
+            "stats": asdict(stats),
+            "teacher": {k: manifest.get(k) for k in ("teacher", "prompt_version", "samples", "datasets")},
+            "student": config.student,
+            "student_prompt_version": template.version,
+            "world_size": trainer.args.world_size,
+            "ddp_backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
+        }
+        write_json_atomic(out / "training.json", summary)
+        (final / "guidedcot-training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return result
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None

@@ -1,0 +1,99 @@
+"""Teacher store and rationale filtering, with a scripted teacher on the real training files."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidedcot.config import load_config
+from guidedcot.distill import (
+    GenerateConfig,
+    TeacherStore,
+    build_training_set,
+    generate_rationales,
+    load_records,
+)
+from guidedcot.distill.trainset import split_by_question
+from guidedcot.errors import DataError, GuidedCotError
+from guidedcot.llm import CachedLanguageModel
+
+
+def settings(tmp_path: Path, **changes: object) -> GenerateConfig:
+    config = load_config(
+        GenerateConfig, overrides=["datasets=hotpotqa:train", "limit=6", "questions_per_step=2"]
+    )
+    config.out = str(tmp_path / "store")
+    for key, value in changes.items():
+        setattr(config, key, value)
+    return config
+
+
+def test_generate_fills_the_store_with_a_manifest_and_is_resumable(
+    shared_data: Path, tmp_path: Path, make_teacher: Callable[..., Any]
+) -> None:
+    teacher = make_teacher()
+    store = generate_rationales(settings(tmp_path, samples=2), teacher=teacher, data_dir=shared_data)
+    assert len(store.records) == 12 and len(teacher.requests) == 12
+    assert {r.sample_index for r in store.records} == {0, 1}
+    manifest = json.loads((tmp_path / "store" / "manifest.json").read_text())
+    assert manifest["counts"] == {
+        "questions": 6,
+        "records": 12,
+        "records_em": 6,
+        "questions_with_an_em_record": 3,
+    }
+    assert manifest["samples"] == 2 and manifest["decoding"]["temperature"] == 0.7
+    assert manifest["prompt_version"].startswith("cot-v1-") and manifest["teacher"] == "fake:teacher"
+    before = (tmp_path / "store" / "rationales.jsonl").read_bytes()
+
+    again = make_teacher()
+    generate_rationales(settings(tmp_path, samples=2, limit=8), teacher=again, data_dir=shared_data)
+    assert len(again.requests) == 4  # only the 2 new questions x 2 samples
+    after = (tmp_path / "store" / "rationales.jsonl").read_bytes()
+    assert after.startswith(before)  # finished records are never rewritten
+
+
+def test_a_partial_last_line_is_cut_off_and_a_mismatched_identity_refused(
+    shared_data: Path, tmp_path: Path, make_teacher: Callable[..., Any]
+) -> None:
+    generate_rationales(settings(tmp_path), teacher=make_teacher(), data_dir=shared_data)
+    path = tmp_path / "store" / "rationales.jsonl"
+    with path.open("a") as handle:
+        handle.write('{"dataset": "hotpotqa", "id": "half a rec')
+    with pytest.raises(DataError, match="last line is incomplete"):
+        load_records(path)
+    teacher = CachedLanguageModel(make_teacher())
+    store = generate_rationales(settings(tmp_path), teacher=teacher, data_dir=shared_data)
+    assert len(store.records) == 6 and teacher.usage.calls == 0
+    assert path.read_text().endswith("\n")
+    with pytest.raises(GuidedCotError, match="was made with teacher='fake:teacher'"):
+        generate_rationales(settings(tmp_path), teacher=make_teacher("other"), data_dir=shared_data)
+    with pytest.raises(GuidedCotError, match="samples"):
+        TeacherStore.open(tmp_path / "store", {**store.identity, "samples": 3})
+
+
+def test_a_broken_line_in_the_middle_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "rationales.jsonl"
+    path.write_text('{"not": "a record"}\n{}\n')
+    with pytest.raises(DataError, match=r"rationales.jsonl, line 1"):
+        load_records(path)
+
+
+def test_training_set_keeps_correct_rationales_and_reports(
+    shared_data: Path, tmp_path: Path, make_teacher: Callable[..., Any]
+) -> None:
+    store = generate_rationales(settings(tmp_path, samples=2), teacher=make_teacher(), data_dir=shared_data)
+    kept, stats = build_training_set(store.records)
+    assert stats.questions == 6 and stats.records == 12
+    assert stats.kept_records == 6 and stats.questions_kept == 3 and stats.kept_stating_answer == 6
+    assert all(e.rationale.startswith("step ") for e in kept)
+    _, loose_stats = build_training_set(store.records, criterion="f1", f1_threshold=0.0)
+    assert loose_stats.kept_records == 12
+    with pytest.raises(GuidedCotError, match="criterion"):
+        build_training_set(store.records, criterion="bleu")
+    train, held = split_by_question(kept, 0.34, seed=0)
+    assert {e.id for e in train}.isdisjoint({e.id for e in held}) and len(held) == 2

@@ -1,0 +1,177 @@
+"""Student fine-tuning: real SmolLM2, a random T5 (seq2seq), DDP over gloo, and resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from guidedcot.config import load_config
+from guidedcot.distill import GenerateConfig, TrainConfig, generate_rationales
+from guidedcot.distill.train import train_student
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def teacher_store(
+    shared_data: Path, tmp_path_factory: pytest.TempPathFactory, make_teacher: Callable[..., Any]
+) -> Path:
+    """A real-data teacher store: 24 training questions, half with correct rationales."""
+    config = load_config(GenerateConfig, overrides=["datasets=hotpotqa:train", "limit=24"])
+    config.out = str(tmp_path_factory.mktemp("teacher") / "store")
+    generate_rationales(config, teacher=make_teacher(), data_dir=shared_data)
+    return Path(config.out)
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer_dir() -> Path:
+    from guidedcot.models import resolve_model
+
+    path = resolve_model("smollm2").hf_path
+    assert path is not None
+    return Path(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir: Path) -> Path:
+    """A randomly initialised 2-layer Llama with SmolLM2's tokenizer and chat template."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+            eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id,
+        )
+    )  # fmt: skip
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def train_config(store: Path, out: Path, student: str, *extra: str) -> TrainConfig:
+    overrides = ["batch_size=2", "logging_steps=1", "max_length=512", "eval_fraction=0.25", *extra]
+    config = load_config(TrainConfig, overrides=overrides)
+    config.teacher_store, config.out, config.student = str(store), str(out), student
+    return config
+
+
+def test_smollm2_learns_the_teacher_rationales(teacher_store: Path, tmp_path: Path) -> None:
+    config = train_config(teacher_store, tmp_path / "student", "smollm2", "max_steps=6", "learning_rate=1e-4")
+    result = train_student(config)
+    assert result.stats.kept_records == 12 and result.train_examples + result.eval_examples == 12
+    assert result.eval_loss_before is not None and result.eval_loss_after is not None
+    assert result.eval_loss_after < result.eval_loss_before
+    assert (result.final_dir / "config.json").exists() and (result.final_dir / "tokenizer.json").exists()
+    assert list((tmp_path / "student" / "logs").rglob("events.out.tfevents.*"))
+    summary = json.loads((tmp_path / "student" / "training.json").read_text())
+    assert summary["global_step"] == 6 and summary["teacher"]["teacher"] == "fake:teacher"
+
+    # the saved student writes rationales through the transformers backend, as `evaluate --student` does
+    from guidedcot.llm.factory import load_backend
+    from guidedcot.llm.types import chat
+
+    student = load_backend(str(result.final_dir))
+    (draft,) = student.generate([chat("Question: Who? Context: Nobody.", max_new_tokens=8)])
+    assert draft.completion_tokens > 0
+
+
+def test_lora_on_a_random_t5_runs_the_seq2seq_path(
+    teacher_store: Path, tmp_path: Path, smollm2_tokenizer_dir: Path
+) -> None:
+    import torch
+    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_tokenizer_dir)
+    tokenizer.pad_token = tokenizer.eos_token
+    torch.manual_seed(0)
+    t5 = T5ForConditionalGeneration(
+        T5Config(
+            vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=2,
+            pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id,
+        )
+    )  # fmt: skip
+    folder = tmp_path / "t5"
+    t5.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    config = train_config(teacher_store, tmp_path / "student", str(folder), "max_steps=4", "lora=true")
+    result = train_student(config)
+    assert result.global_step == 4
+    merged = T5ForConditionalGeneration.from_pretrained(result.final_dir)
+    assert not any("lora" in name for name, _ in merged.named_parameters())  # adapters merged
+    from guidedcot.llm.factory import load_backend
+    from guidedcot.llm.types import chat
+
+    (draft,) = load_backend(str(result.final_dir)).generate([chat("Question: Who?", max_new_tokens=4)])
+    assert draft.finish_reason in {"stop", "length"}
+
+
+def cli_train(store: Path, out: Path, student: Path, *extra: str) -> list[str]:
+    return [
+        "-m", "guidedcot.cli.app", "distill", "train", "--teacher-store", str(store), "--out", str(out),
+        "--student", str(student), "--set", "batch_size=2", "--set", "logging_steps=1",
+        "--set", "max_length=256", *extra,
+    ]  # fmt: skip
+
+
+def test_accelerate_launch_two_cpu_processes_trains_with_ddp(
+    teacher_store: Path, tmp_path: Path, tiny_llama: Path
+) -> None:
+    accelerate = Path(sys.executable).with_name("accelerate")
+    command = [
+        # accelerate 1.15 runs one process under --cpu; --multi_gpu on a machine without CUDA starts
+        # torch.distributed processes that the Trainer joins over gloo
+        str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no",
+        *cli_train(teacher_store, tmp_path / "ddp", tiny_llama, "--max-steps", "3"),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads((tmp_path / "ddp" / "training.json").read_text())
+    assert summary["world_size"] == 2 and summary["global_step"] == 3
+    assert summary["ddp_backend"] == "gloo"
+    assert (tmp_path / "ddp" / "final" / "model.safetensors").exists()
+
+
+def test_a_killed_training_resumes_from_its_last_checkpoint(
+    teacher_store: Path, tmp_path: Path, tiny_llama: Path
+) -> None:
+    out = tmp_path / "killed"
+    args = cli_train(teacher_store, out, tiny_llama, "--max-steps", "12", "--set", "save_steps=2")
+    process = subprocess.Popen(
+        [sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoints" / "checkpoint-4" / "trainer_state.json").exists():
+        assert process.poll() is None, "training ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint-4 within 300 s"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "final").exists()
+
+    refused = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=False)
+    assert refused.returncode == 2 and "--resume" in refused.stderr  # never silently restarts over a run
+
+    done = subprocess.run([sys.executable, *args, "--resume"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["global_step"] == 12
+    assert (
+        summary["resumed_from"].startswith("checkpoint-") and int(summary["resumed_from"].split("-")[1]) >= 4
+    )
