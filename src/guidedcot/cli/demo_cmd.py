@@ -1,20 +1,38 @@
-"""`guidedcot demo`: the most complete part of the method that works today, on the embedded default."""
+"""`guidedcot demo`: the method end to end on the embedded default, as far as it is built.
+
+1. validate the data and prepare the student and the reader;
+2. the reader as teacher writes CoT rationales for training questions (teacher store);
+3. the student is fine-tuned on the rationales that led to a correct answer;
+4. evaluation on held-out dev questions: standard prompting, the reader's CoT, and LM-guided CoT
+   with the untrained and with the distilled student (both through the transformers backend).
+Every step is resumable: the teacher store appends, training resumes from its last checkpoint, and
+every model call is in the generation cache, so a killed demo run again picks up where it stopped.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from guidedcot.cli.common import ConfigOption, SetOption, console, stdout
+from guidedcot.atomic import write_text_atomic
+from guidedcot.cli.common import ConfigOption, SetOption, console, progress_bar, progress_hook, stdout
+from guidedcot.cli.evaluate_cmd import summary_table
 from guidedcot.config import load_config
-from guidedcot.data import build_context, load_examples
+from guidedcot.data import load_examples
 from guidedcot.data.discovery import find_dataset_files, resolve_data_dir
-from guidedcot.models import resolve_model
+from guidedcot.distill import GenerateConfig, TrainConfig, generate_rationales
+from guidedcot.distill.train import last_checkpoint, train_student
+from guidedcot.evaluate import EvaluateConfig, run_evaluation
+from guidedcot.evaluate.summary import ScoreRow, Summary
+from guidedcot.llm.config import ModelConfig
+from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
+from guidedcot.report.markdown import pct
 
 logger = logging.getLogger(__name__)
 
@@ -26,70 +44,149 @@ class DemoConfig:
     data_dir: str | None = field(default=None, metadata={"help": "Dataset folder; default $GUIDEDCOT_DATA."})
     student: str = field(default="smollm2", metadata={"help": "Student model: named model, path or hub id."})
     reader: str = field(
-        default="qwen2.5-coder-1.5b-instruct", metadata={"help": "Reader model: named model, path or hub id."}
+        default="qwen2.5-coder-1.5b-instruct", metadata={"help": "Reader (and teacher) model."}
     )
-    max_context_tokens: int = field(
-        default=600,
-        metadata={"help": "Token budget of each context (reader tokenizer); gold paragraphs go last."},
+    eval_datasets: list[str] = field(
+        default_factory=lambda: ["hotpotqa:dev", "2wiki:dev[0:100]"],
+        metadata={"help": "Held-out evaluation questions (disjoint from the teacher's)."},
     )
+    eval_limit: int = field(default=50, metadata={"help": "Evaluation questions per dataset."})
+    teacher_datasets: list[str] = field(
+        default_factory=lambda: ["hotpotqa:train", "2wiki:dev[100:250]"],
+        metadata={"help": "Training questions for teacher rationales."},
+    )
+    teacher_limit: int = field(default=60, metadata={"help": "Teacher questions per dataset entry."})
+    epochs: float = field(default=3.0, metadata={"help": "Distillation epochs."})
+    learning_rate: float = field(default=5e-5, metadata={"help": "Distillation learning rate."})
+    cache: str = field(default="default", metadata={"help": "Generation cache ('default', a path or none)."})
+    out: str = field(default="runs/demo", metadata={"help": "Demo folder (reused and resumed)."})
 
 
 def demo_command(
-    quick: Annotated[bool, typer.Option("--quick", help="Skip preparing the 1.5B reader.")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A few questions per step (minutes, not an hour).")
+    ] = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Demo folder (default runs/demo).")] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Run the whole method end to end on the embedded default (today: the steps that exist)."""
+    """Run the method end to end on the embedded default: teacher, distillation, evaluation."""
     settings = load_config(DemoConfig, config, set_)
+    if quick:
+        settings.eval_limit, settings.teacher_limit, settings.epochs = 4, 8, 1.0
+    if out:
+        settings.out = str(out)
+    root = Path(settings.out) / ("quick" if quick else "full")
     started = time.perf_counter()
     data_dir = resolve_data_dir(settings.data_dir)
     files = find_dataset_files(data_dir)
-    logger.info("step 1/3: validating %d dataset file(s) in %s", len(files), data_dir)
-    loaded = [load_examples(path) for path in files]
-    total = sum(len(result.examples) for result in loaded)
-
-    logger.info("step 2/3: preparing the student %s and the reader %s", settings.student, settings.reader)
-    student = resolve_model(settings.student)
-    reader = None if quick else resolve_model(settings.reader)
-
-    logger.info("step 3/3: building contexts within %d reader tokens", settings.max_context_tokens)
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained((reader or student).hf_path)
-
-    def count(text: str) -> int:
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    table = Table(title="Contexts under the budget (gold mode / distractor mode)")
-    for column in (
-        "file",
-        "examples",
-        "gold tokens (mean)",
-        "distractor tokens (mean)",
-        "distractors dropped",
-    ):
-        table.add_column(column)
-    for result in loaded:
-        sample = result.examples[:10]
-        gold = [
-            build_context(e, "gold", max_tokens=settings.max_context_tokens, count_tokens=count)
-            for e in sample
-        ]
-        full = [
-            build_context(e, "distractor", max_tokens=settings.max_context_tokens, count_tokens=count)
-            for e in sample
-        ]
-        table.add_row(
-            result.path.name,
-            str(len(result.examples)),
-            f"{sum(c.tokens or 0 for c in gold) / len(gold):.0f}",
-            f"{sum(c.tokens or 0 for c in full) / len(full):.0f}",
-            str(sum(len(c.truncation.dropped_distractors) for c in full)),
-        )
-    stdout().print(table)
-    console.print(
-        f"Validated {total} examples in {len(files)} files; student ready ({student.identity}); "
-        + (f"reader ready ({reader.identity}). " if reader else "reader skipped (--quick). ")
-        + f"Done in {time.perf_counter() - started:.0f} s. Not yet built: backends and answering (issue 3/4), "
-        "distillation (issue 5), RL: see the README's 'What works' table."
+    total = sum(len(load_examples(path).examples) for path in files)
+    logger.info(
+        "step 1/4: %d examples in %d files are valid; loading the reader %s",
+        total,
+        len(files),
+        settings.reader,
     )
+    cache_path = resolve_cache_path(settings.cache)
+    reader_settings = ModelConfig(model=settings.reader)
+    reader = build_model(reader_settings, cache_path)
+    count_tokens = token_counter(reader_settings)
+
+    logger.info("step 2/4: teacher rationales for %s", ", ".join(settings.teacher_datasets))
+    generate = GenerateConfig(
+        datasets=settings.teacher_datasets, limit=settings.teacher_limit, out=str(root / "teacher")
+    )
+    with progress_bar() as bar:
+        task = bar.add_task("teacher", total=None)
+        store = generate_rationales(
+            generate,
+            teacher=reader,
+            data_dir=data_dir,
+            count_tokens=count_tokens,
+            progress=lambda label, done, n: bar.update(
+                task, description=f"teacher {label}", completed=done, total=n
+            ),
+        )
+
+    logger.info("step 3/4: distilling %s on the correct rationales", settings.student)
+    train = TrainConfig(
+        teacher_store=str(root / "teacher"),
+        student=settings.student,
+        out=str(root / "student"),
+        epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        save_steps=20,
+    )
+    final = root / "student" / "final"
+    if not (final / "config.json").exists() or _store_newer(root / "teacher", final):
+        checkpoints = root / "student" / "checkpoints"
+        trained = train_student(
+            train, resume=checkpoints.exists() and last_checkpoint(checkpoints) is not None
+        )
+        logger.info("distilled: eval loss %s -> %s", trained.eval_loss_before, trained.eval_loss_after)
+
+    logger.info("step 4/4: evaluating on %s", ", ".join(settings.eval_datasets))
+    rows: dict[str, list[ScoreRow]] = {}
+    runs = [
+        ("baselines", ["standard", "cot", "guided"], settings.student),
+        ("distilled", ["guided"], str(final)),
+    ]
+    for name, methods, student in runs:
+        evaluation = EvaluateConfig(
+            datasets=settings.eval_datasets,
+            limit=settings.eval_limit,
+            methods=methods,
+            student=ModelConfig(model=student, backend="transformers"),
+            out=str(root / f"eval-{name}"),
+        )
+        student_model = build_model(evaluation.student, cache_path)
+        with progress_bar() as bar:
+            task = bar.add_task(name, total=None)
+            result = run_evaluation(
+                evaluation,
+                reader=reader,
+                student=student_model,
+                out_dir=root / f"eval-{name}",
+                data_dir=data_dir,
+                count_tokens=count_tokens,
+                progress=progress_hook(bar, task),
+            )
+        rows[name] = result.summary.overall()
+    combined = list(rows["baselines"]) + [
+        ScoreRow(**{**r.__dict__, "method": "guided (distilled)"}) for r in rows["distilled"]
+    ]
+    summary = Summary(scores=combined, diagnostics=[])
+    stdout().print(summary_table(summary))
+    write_text_atomic(root / "summary.md", _markdown(combined, store.manifest_path))
+    console.print(
+        f"Demo done in {time.perf_counter() - started:.0f} s: teacher store {root / 'teacher'}, student {final}, "
+        f"reports {root}/eval-baselines/report.html and {root}/eval-distilled/report.html, summary {root / 'summary.md'}. "
+        "Not yet built: RL refinement (see the README's 'What works' table).",
+        highlight=False,
+    )
+
+
+def _store_newer(store: Path, final: Path) -> bool:
+    """True when the teacher store changed after the student was saved (so it must be retrained)."""
+    manifest = store / "manifest.json"
+    weights = list(final.glob("*.safetensors"))
+    return bool(weights) and manifest.stat().st_mtime > max(p.stat().st_mtime for p in weights)
+
+
+def _markdown(rows: list[ScoreRow], manifest: Path) -> str:
+    counts = json.loads(manifest.read_text(encoding="utf-8"))["counts"]
+    lines = [
+        "# guidedcot demo",
+        "",
+        f"Teacher store: {counts['records']} rationales for {counts['questions']} questions, "
+        f"{counts['questions_with_an_em_record']} questions with a correct one.",
+        "",
+        "| dataset | method | n | EM % | EM 95% CI | F1 % | F1 95% CI |",
+        "| --- | --- | ---: | ---: | --- | ---: | --- |",
+    ]
+    lines += [
+        f"| {r.dataset} | {r.method} | {r.n} | {pct(r.em)} | [{pct(r.em_low)}, {pct(r.em_high)}] | "
+        f"{pct(r.f1)} | [{pct(r.f1_low)}, {pct(r.f1_high)}] |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"

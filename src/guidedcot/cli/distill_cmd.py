@@ -7,16 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from guidedcot.cli.common import ConfigOption, SetOption, console
+from guidedcot.cli.common import ConfigOption, SetOption, console, progress_bar
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
 from guidedcot.distill import GenerateConfig, TrainConfig, build_training_set, generate_rationales
@@ -25,18 +17,6 @@ logger = logging.getLogger(__name__)
 distill_app = typer.Typer(
     help="Step 1: teacher rationales, filtered by correctness, then student fine-tuning."
 )
-
-
-def progress_bar() -> Progress:
-    """The progress bar every long command shows."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 @distill_app.command("generate")

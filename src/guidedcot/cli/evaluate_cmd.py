@@ -8,17 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from guidedcot.cli.common import ConfigOption, SetOption, console, stdout
+from guidedcot.cli.common import ConfigOption, SetOption, console, progress_bar, progress_hook, stdout
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods, run_evaluation
@@ -96,20 +88,8 @@ def evaluate_command(
         logger.info("loading the student %s", settings.student.model)
         student_model = build_model(settings.student, cache_path)
     count_tokens = token_counter(settings.reader)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
+    with progress_bar() as bar:
         task = bar.add_task("evaluating", total=None)
-
-        def progress(label: str, done: int, total: int) -> None:
-            bar.update(task, description=label, completed=done, total=total)
-
         result = run_evaluation(
             settings,
             reader=reader_model,
@@ -117,7 +97,7 @@ def evaluate_command(
             out_dir=out_dir,
             data_dir=data_root,
             count_tokens=count_tokens,
-            progress=progress,
+            progress=progress_hook(bar, task),
         )
     _print_summary(result, reader_model, student_model)
 

@@ -10,7 +10,7 @@ Exact duplicate paragraphs (same title and text, which the official 2Wiki files 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -154,3 +154,15 @@ def _trim_gold_sentences(slots: list[_Slot], truncation: Truncation, fits: Calla
             truncation.trimmed_gold_sentences[title] = truncation.trimmed_gold_sentences.get(title, 0) + 1
             if fits():
                 return
+
+
+def context_texts(
+    examples: Sequence[Example],
+    mode: ContextMode | str,
+    *,
+    max_tokens: int | None,
+    count_tokens: TokenCounter | None,
+) -> list[str]:
+    """The context text of each example; the budget applies only when a token counter is given."""
+    budget = max_tokens if count_tokens else None
+    return [build_context(e, mode, max_tokens=budget, count_tokens=count_tokens).text for e in examples]

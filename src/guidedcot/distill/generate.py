@@ -7,8 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from guidedcot.data import build_context
-from guidedcot.data.context import TokenCounter
+from guidedcot.data.context import TokenCounter, context_texts
 from guidedcot.data.selection import select_examples
 from guidedcot.distill.config import GenerateConfig
 from guidedcot.distill.store import TeacherRecord, TeacherStore
@@ -69,15 +68,9 @@ def generate_rationales(
         step = max(1, config.questions_per_step)
         for start in range(0, len(todo), step):
             examples = todo[start : start + step]
-            contexts = [
-                build_context(
-                    e,
-                    config.context_mode,
-                    max_tokens=config.max_context_tokens if count_tokens else None,
-                    count_tokens=count_tokens,
-                ).text
-                for e in examples
-            ]
+            contexts = context_texts(
+                examples, config.context_mode, max_tokens=config.max_context_tokens, count_tokens=count_tokens
+            )
             wanted = [
                 (e, c, k)
                 for e, c in zip(examples, contexts, strict=True)

@@ -20,8 +20,7 @@ import yaml
 
 from guidedcot.atomic import write_json_atomic, write_text_atomic
 from guidedcot.config import config_to_dict
-from guidedcot.data import build_context
-from guidedcot.data.context import TokenCounter
+from guidedcot.data.context import TokenCounter, context_texts
 from guidedcot.data.selection import Selection, select_examples
 from guidedcot.evaluate.config import EvaluateConfig
 from guidedcot.evaluate.records import PredictionRecord, score
@@ -91,15 +90,12 @@ def run_evaluation(
     done = 0
     records: list[PredictionRecord] = []
     for selection in selections:
-        contexts = [
-            build_context(
-                e,
-                config.context_mode,
-                max_tokens=config.max_context_tokens if count_tokens else None,
-                count_tokens=count_tokens,
-            ).text
-            for e in selection.examples
-        ]
+        contexts = context_texts(
+            selection.examples,
+            config.context_mode,
+            max_tokens=config.max_context_tokens,
+            count_tokens=count_tokens,
+        )
         by_method: dict[str, list[PredictionRecord]] = {m.name: [] for m in methods}
         step = max(1, config.questions_per_step)
         for start in range(0, len(selection.examples), step):
