@@ -55,7 +55,9 @@ class DemoConfig:
         default_factory=lambda: ["hotpotqa:train", "2wiki:dev[100:250]"],
         metadata={"help": "Training questions for teacher rationales."},
     )
-    teacher_limit: int = field(default=60, metadata={"help": "Teacher questions per dataset entry."})
+    teacher_limit: int | None = field(
+        default=60, metadata={"help": "Teacher questions per dataset entry (null: all of them)."}
+    )
     epochs: float = field(default=3.0, metadata={"help": "Distillation epochs."})
     learning_rate: float = field(default=5e-5, metadata={"help": "Distillation learning rate."})
     cache: str = field(default="default", metadata={"help": "Generation cache ('default', a path or none)."})
@@ -109,17 +111,20 @@ def demo_command(
         )
 
     logger.info("step 3/4: distilling %s on the correct rationales", settings.student)
+    # One student folder per teacher-store size: more rationales train a new student, while an
+    # interrupted training of the same data resumes from its last checkpoint.
+    student_dir = root / f"student-{len(store.records)}"
     train = TrainConfig(
         teacher_store=str(root / "teacher"),
         student=settings.student,
-        out=str(root / "student"),
+        out=str(student_dir),
         epochs=settings.epochs,
         learning_rate=settings.learning_rate,
         save_steps=20,
     )
-    final = root / "student" / "final"
-    if not (final / "config.json").exists() or _store_newer(root / "teacher", final):
-        checkpoints = root / "student" / "checkpoints"
+    final = student_dir / "final"
+    if not (final / "config.json").exists():
+        checkpoints = student_dir / "checkpoints"
         trained = train_student(
             train, resume=checkpoints.exists() and last_checkpoint(checkpoints) is not None
         )
@@ -164,13 +169,6 @@ def demo_command(
         "Not yet built: RL refinement (see the README's 'What works' table).",
         highlight=False,
     )
-
-
-def _store_newer(store: Path, final: Path) -> bool:
-    """True when the teacher store changed after the student was saved (so it must be retrained)."""
-    manifest = store / "manifest.json"
-    weights = list(final.glob("*.safetensors"))
-    return bool(weights) and manifest.stat().st_mtime > max(p.stat().st_mtime for p in weights)
 
 
 def _markdown(rows: list[ScoreRow], manifest: Path) -> str:
