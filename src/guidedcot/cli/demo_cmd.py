@@ -56,7 +56,7 @@ class DemoConfig:
         metadata={"help": "Training questions for teacher rationales."},
     )
     teacher_limit: int | None = field(
-        default=60, metadata={"help": "Teacher questions per dataset entry (null: all of them)."}
+        default=None, metadata={"help": "Teacher questions per dataset entry (null: all of them)."}
     )
     epochs: float = field(default=3.0, metadata={"help": "Distillation epochs."})
     learning_rate: float = field(default=5e-5, metadata={"help": "Distillation learning rate."})
