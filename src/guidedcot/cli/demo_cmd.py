@@ -22,13 +22,13 @@ import typer
 
 from guidedcot.atomic import write_text_atomic
 from guidedcot.cli.common import ConfigOption, SetOption, console, progress_bar, progress_hook, stdout
-from guidedcot.cli.evaluate_cmd import summary_table
+from guidedcot.cli.evaluate_cmd import evaluate_with_progress, summary_table
 from guidedcot.config import load_config
 from guidedcot.data import load_examples
 from guidedcot.data.discovery import find_dataset_files, resolve_data_dir
 from guidedcot.distill import GenerateConfig, TrainConfig, generate_rationales
-from guidedcot.distill.train import last_checkpoint, train_student
-from guidedcot.evaluate import EvaluateConfig, run_evaluation
+from guidedcot.distill.train import train_student
+from guidedcot.evaluate import EvaluateConfig
 from guidedcot.evaluate.summary import ScoreRow, Summary
 from guidedcot.llm.config import ModelConfig
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
@@ -105,9 +105,7 @@ def demo_command(
             teacher=reader,
             data_dir=data_dir,
             count_tokens=count_tokens,
-            progress=lambda label, done, n: bar.update(
-                task, description=f"teacher {label}", completed=done, total=n
-            ),
+            progress=progress_hook(bar, task, "teacher "),
         )
 
     logger.info("step 3/4: distilling %s on the correct rationales", settings.student)
@@ -124,10 +122,7 @@ def demo_command(
     )
     final = student_dir / "final"
     if not (final / "config.json").exists():
-        checkpoints = student_dir / "checkpoints"
-        trained = train_student(
-            train, resume=checkpoints.exists() and last_checkpoint(checkpoints) is not None
-        )
+        trained = train_student(train, resume=True)  # from the last checkpoint when there is one
         logger.info("distilled: eval loss %s -> %s", trained.eval_loss_before, trained.eval_loss_after)
 
     logger.info("step 4/4: evaluating on %s", ", ".join(settings.eval_datasets))
@@ -144,18 +139,10 @@ def demo_command(
             student=ModelConfig(model=student, backend="transformers"),
             out=str(root / f"eval-{name}"),
         )
-        student_model = build_model(evaluation.student, cache_path)
-        with progress_bar() as bar:
-            task = bar.add_task(name, total=None)
-            result = run_evaluation(
-                evaluation,
-                reader=reader,
-                student=student_model,
-                out_dir=root / f"eval-{name}",
-                data_dir=data_dir,
-                count_tokens=count_tokens,
-                progress=progress_hook(bar, task),
-            )
+        result = evaluate_with_progress(
+            evaluation, reader=reader, student=build_model(evaluation.student, cache_path),
+            out_dir=root / f"eval-{name}", data_dir=data_dir, count_tokens=count_tokens, label=name,
+        )  # fmt: skip
         rows[name] = result.summary.overall()
     combined = list(rows["baselines"]) + [
         ScoreRow(**{**r.__dict__, "method": "guided (distilled)"}) for r in rows["distilled"]

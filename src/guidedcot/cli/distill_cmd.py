@@ -11,6 +11,7 @@ import typer
 from guidedcot.cli.common import ConfigOption, SetOption, console, progress_bar
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
+from guidedcot.data.selection import names_a_dataset
 from guidedcot.distill import GenerateConfig, TrainConfig, build_training_set, generate_rationales
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def generate_command(
         settings.out = str(out)
     if data_dir:
         settings.data_dir = str(data_dir)
-    named = any(not Path(spec.split("[")[0]).is_file() for spec in settings.datasets)
+    named = any(map(names_a_dataset, settings.datasets))
     data_root = resolve_data_dir(settings.data_dir) if named else None
     model = build_model(settings.teacher, resolve_cache_path(settings.cache))
     with progress_bar() as bar:

@@ -12,10 +12,12 @@ from rich.table import Table
 
 from guidedcot.cli.common import ConfigOption, SetOption, console, progress_bar, progress_hook, stdout
 from guidedcot.config import load_config
+from guidedcot.data.context import TokenCounter
 from guidedcot.data.discovery import resolve_data_dir
+from guidedcot.data.selection import names_a_dataset
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods, run_evaluation
 from guidedcot.evaluate.summary import Summary
-from guidedcot.llm import CachedLanguageModel
+from guidedcot.llm import CachedLanguageModel, LanguageModel
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.report.markdown import pct
 
@@ -38,6 +40,30 @@ def summary_table(summary: Summary) -> Table:
             f"[{pct(row.f1_low)}, {pct(row.f1_high)}]",
         )
     return table
+
+
+def evaluate_with_progress(
+    settings: EvaluateConfig,
+    *,
+    reader: LanguageModel,
+    student: LanguageModel | None,
+    out_dir: Path,
+    data_dir: Path | None,
+    count_tokens: TokenCounter,
+    label: str,
+) -> EvaluationResult:
+    """`run_evaluation` under a progress bar (shared by `evaluate` and `demo`)."""
+    with progress_bar() as bar:
+        task = bar.add_task(label, total=None)
+        return run_evaluation(
+            settings,
+            reader=reader,
+            student=student,
+            out_dir=out_dir,
+            data_dir=data_dir,
+            count_tokens=count_tokens,
+            progress=progress_hook(bar, task),
+        )
 
 
 def evaluate_command(
@@ -75,30 +101,19 @@ def evaluate_command(
     )
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
-    data_root = (
-        resolve_data_dir(settings.data_dir)
-        if any(d in ("hotpotqa", "2wiki") for d in settings.datasets)
-        else None
-    )
+    data_root = resolve_data_dir(settings.data_dir) if any(map(names_a_dataset, settings.datasets)) else None
     cache_path = resolve_cache_path(settings.cache)
     logger.info("loading the reader %s", settings.reader.model)
     reader_model = build_model(settings.reader, cache_path)
     student_model = None
-    if any(m.kind.value == "guided" for m in methods_parsed):
+    if any(m.uses_student for m in methods_parsed):
         logger.info("loading the student %s", settings.student.model)
         student_model = build_model(settings.student, cache_path)
     count_tokens = token_counter(settings.reader)
-    with progress_bar() as bar:
-        task = bar.add_task("evaluating", total=None)
-        result = run_evaluation(
-            settings,
-            reader=reader_model,
-            student=student_model,
-            out_dir=out_dir,
-            data_dir=data_root,
-            count_tokens=count_tokens,
-            progress=progress_hook(bar, task),
-        )
+    result = evaluate_with_progress(
+        settings, reader=reader_model, student=student_model, out_dir=out_dir, data_dir=data_root,
+        count_tokens=count_tokens, label="evaluating",
+    )  # fmt: skip
     _print_summary(result, reader_model, student_model)
 
 

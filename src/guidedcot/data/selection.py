@@ -27,6 +27,12 @@ _SPEC = re.compile(
 )
 
 
+def names_a_dataset(spec: str) -> bool:
+    """True when ``spec`` names hotpotqa / 2wiki (and so needs the data folder) rather than a file."""
+    match = _SPEC.match(spec.strip())
+    return match is not None and match["name"] in DATASETS
+
+
 def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int | None) -> Selection:
     """``spec`` = ``NAME_OR_PATH[:SPLIT][[START:STOP]]``.
 

@@ -22,6 +22,7 @@ from guidedcot.atomic import write_json_atomic, write_text_atomic
 from guidedcot.config import config_to_dict
 from guidedcot.data.context import TokenCounter, context_texts
 from guidedcot.data.selection import Selection, select_examples
+from guidedcot.errors import ConfigError
 from guidedcot.evaluate.config import EvaluateConfig
 from guidedcot.evaluate.records import PredictionRecord, score
 from guidedcot.evaluate.summary import Summary, summarize
@@ -53,8 +54,6 @@ def parse_methods(config: EvaluateConfig) -> list[Method]:
         for name in config.methods
     ]
     if not methods:
-        from guidedcot.errors import ConfigError
-
         raise ConfigError("no methods to evaluate: set --methods standard,cot,guided")
     return methods
 
@@ -152,7 +151,7 @@ def _write_outputs(
 ) -> None:
     lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
     write_text_atomic(out_dir / "predictions.jsonl", lines)
-    uses_student = any(r.student_prompt_tokens for r in records) or "guided" in " ".join(config.methods)
+    uses_student = any(m.uses_student for m in parse_methods(config))
     facts = {
         "reader": reader.identity,
         "student": student.identity if student is not None and uses_student else "(not used)",

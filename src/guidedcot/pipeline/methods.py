@@ -37,6 +37,11 @@ class Method:
         """The label in reports: ``cot``, or ``cot-sc5`` for self-consistency over 5 samples."""
         return self.kind.value if self.samples == 1 else f"{self.kind.value}-sc{self.samples}"
 
+    @property
+    def uses_student(self) -> bool:
+        """True when the student writes the rationale (guided methods)."""
+        return self.kind is MethodKind.GUIDED
+
     @classmethod
     def parse(cls, name: str, *, sc_samples: int, sc_temperature: float) -> Method:
         """``standard``, ``cot``, ``guided``, or ``cot-sc`` / ``guided-sc`` (self-consistency)."""
