@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from guidedcot.cli.app import main
+from guidedcot.data.discovery import find_dataset_files
 
 
 def test_data_lists_and_validates_shared_files(
@@ -17,7 +18,9 @@ def test_data_lists_and_validates_shared_files(
     assert main(["data", "--data-dir", str(shared_data)]) == 0
     out, err = capsys.readouterr()
     assert "hotpot_train_100.json" in out and "2wiki_dev_250.json" in out
-    assert "5 of 5 file(s) valid" in err
+    n_files = len(find_dataset_files(shared_data))
+    assert n_files >= 5
+    assert f"{n_files} of {n_files} file(s) valid" in err
 
 
 def test_data_reports_invalid_files_and_skips_on_request(
