@@ -1,4 +1,4 @@
-"""`run_evaluation` end to end on the real dev files with scripted models: folder, scores, resume."""
+"""`evaluate_to_folder` end to end on the real dev files with scripted models: folder, scores, resume."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 
 from guidedcot.config import load_config
 from guidedcot.data.selection import select_examples
-from guidedcot.evaluate import EvaluateConfig, run_evaluation
+from guidedcot.evaluate import EvaluateConfig
 from guidedcot.evaluate.stats import bootstrap_ci
 from guidedcot.llm import CachedLanguageModel, FakeLanguageModel, GenerationCache, GenerationRequest
 from guidedcot.llm.fake import request_text
+from guidedcot.report import evaluate_to_folder
 
 
 def gold_reader(shared_data: Path) -> FakeLanguageModel:
@@ -47,7 +48,7 @@ def config(tmp_path: Path, **changes: object) -> EvaluateConfig:
 def test_run_folder_scores_and_reports(shared_data: Path, tmp_path: Path) -> None:
     reader = CachedLanguageModel(gold_reader(shared_data))
     student = CachedLanguageModel(FakeLanguageModel(lambda r: "A rationale that names nothing."))
-    result = run_evaluation(
+    result = evaluate_to_folder(
         config(tmp_path), reader=reader, student=student, out_dir=tmp_path / "run", data_dir=shared_data
     )
     out = tmp_path / "run"
@@ -113,13 +114,15 @@ def test_an_interrupted_evaluation_resumes_without_recomputing(shared_data: Path
         FakeLanguageModel(dying, name="gold-reader"), GenerationCache(cache), chunk_size=2
     )
     with pytest.raises(Interrupted):
-        run_evaluation(settings, reader=first, student=None, out_dir=tmp_path / "run", data_dir=shared_data)
+        evaluate_to_folder(
+            settings, reader=first, student=None, out_dir=tmp_path / "run", data_dir=shared_data
+        )
     finished = len(GenerationCache(cache))
     assert 0 < finished <= 13
 
     second_backend = gold_reader(shared_data)
     second = CachedLanguageModel(second_backend, GenerationCache(cache), chunk_size=2)
-    result = run_evaluation(
+    result = evaluate_to_folder(
         settings, reader=second, student=None, out_dir=tmp_path / "run", data_dir=shared_data
     )
     assert len(result.records) == 20

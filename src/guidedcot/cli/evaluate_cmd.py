@@ -15,10 +15,11 @@ from guidedcot.config import load_config
 from guidedcot.data.context import TokenCounter
 from guidedcot.data.discovery import resolve_data_dir
 from guidedcot.data.selection import names_a_dataset
-from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods, run_evaluation
+from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods
 from guidedcot.evaluate.summary import Summary
 from guidedcot.llm import CachedLanguageModel, LanguageModel
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
+from guidedcot.report import evaluate_to_folder
 from guidedcot.report.markdown import pct
 
 logger = logging.getLogger(__name__)
@@ -52,10 +53,10 @@ def evaluate_with_progress(
     count_tokens: TokenCounter,
     label: str,
 ) -> EvaluationResult:
-    """`run_evaluation` under a progress bar (shared by `evaluate` and `demo`)."""
+    """`evaluate_to_folder` under a progress bar (shared by `evaluate` and `demo`)."""
     with progress_bar() as bar:
         task = bar.add_task(label, total=None)
-        return run_evaluation(
+        return evaluate_to_folder(
             settings,
             reader=reader,
             student=student,
@@ -114,7 +115,7 @@ def evaluate_command(
         settings, reader=reader_model, student=student_model, out_dir=out_dir, data_dir=data_root,
         count_tokens=count_tokens, label="evaluating",
     )  # fmt: skip
-    _print_summary(result, reader_model, student_model)
+    _print_summary(result, out_dir, reader_model, student_model)
 
 
 def _apply_options(
@@ -151,7 +152,7 @@ def _apply_options(
 
 
 def _print_summary(
-    result: EvaluationResult, reader: CachedLanguageModel, student: CachedLanguageModel | None
+    result: EvaluationResult, out_dir: Path, reader: CachedLanguageModel, student: CachedLanguageModel | None
 ) -> None:
     stdout().print(summary_table(result.summary))
     usage = reader.usage
@@ -162,4 +163,4 @@ def _print_summary(
     )
     if student is not None:
         line += f" Student: {student.usage.calls} calls, cache hits {pct(student.usage.hit_rate)}%."
-    console.print(line + f" Report: {result.out_dir / 'report.md'} and report.html", highlight=False)
+    console.print(line + f" Report: {out_dir / 'report.md'} and report.html", highlight=False)

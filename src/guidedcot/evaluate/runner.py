@@ -1,25 +1,18 @@
-"""Run answering methods over datasets and write the run folder.
+"""Run answering methods over datasets: every question answered by every method, scored, summarised.
 
-The folder holds the resolved config (``config.yaml``), ``predictions.jsonl``, ``metrics.json``,
-``report.md``, ``report.html`` and ``chart.png``. Every model call goes through the caller's models;
-with a persistent cache in front of them, an interrupted evaluation run again recomputes nothing it
-had finished (finished steps of ``questions_per_step`` questions are in the cache).
+Writing the run folder is `guidedcot.report.run_folder`'s job. Every model call goes through the
+caller's models; with a persistent cache in front of them, an interrupted evaluation run again
+recomputes nothing it had finished (finished steps of ``questions_per_step`` questions are cached).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from guidedcot.atomic import write_json_atomic, write_text_atomic
-from guidedcot.config import config_to_dict
 from guidedcot.data.context import TokenCounter, context_texts
 from guidedcot.data.selection import Selection, select_examples
 from guidedcot.errors import ConfigError
@@ -28,8 +21,7 @@ from guidedcot.evaluate.records import PredictionRecord, score
 from guidedcot.evaluate.summary import Summary, summarize
 from guidedcot.llm.types import LanguageModel
 from guidedcot.pipeline import Answerer, Decoding, Method, Question
-from guidedcot.prompts import build_templates
-from guidedcot.report import render_chart, render_html, render_markdown
+from guidedcot.prompts import PromptTemplate, build_templates
 
 logger = logging.getLogger(__name__)
 
@@ -39,12 +31,13 @@ ProgressHook = Callable[[str, int, int], None]
 
 @dataclass
 class EvaluationResult:
-    """What an evaluation produced: its folder, every scored prediction, and the summary."""
+    """What an evaluation produced: every scored prediction, the summary, and what it ran on."""
 
-    out_dir: Path
     records: list[PredictionRecord]
     summary: Summary
     seconds: float
+    selections: list[Selection]
+    templates: dict[str, PromptTemplate]
 
 
 def parse_methods(config: EvaluateConfig) -> list[Method]:
@@ -63,12 +56,11 @@ def run_evaluation(
     *,
     reader: LanguageModel,
     student: LanguageModel | None,
-    out_dir: Path,
     data_dir: Path | None,
     count_tokens: TokenCounter | None = None,
     progress: ProgressHook | None = None,
 ) -> EvaluationResult:
-    """Answer every selected question with every method, score, and write the run folder."""
+    """Answer every selected question with every method, score and summarise."""
     started = time.perf_counter()
     methods = parse_methods(config)
     templates = build_templates(config.prompts)
@@ -81,10 +73,6 @@ def run_evaluation(
     selections = [
         select_examples(spec, data_dir, split=config.split, limit=config.limit) for spec in config.datasets
     ]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out_dir / "config.yaml", yaml.safe_dump(_plain(config_to_dict(config)), sort_keys=False)
-    )
     total = sum(len(s.examples) for s in selections) * len(methods)
     done = 0
     records: list[PredictionRecord] = []
@@ -118,67 +106,4 @@ def run_evaluation(
             records += by_method[method.name]
     summary = summarize(records, bootstrap_samples=config.bootstrap_samples, seed=config.seed)
     seconds = time.perf_counter() - started
-    _write_outputs(out_dir, config, selections, records, summary, reader, student, templates, seconds)
-    return EvaluationResult(out_dir, records, summary, seconds)
-
-
-def _plain(value: Any) -> Any:
-    """Config values as plain YAML types (enums to strings)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
-def _usage(model: LanguageModel | None) -> dict[str, Any] | None:
-    usage = getattr(model, "usage", None)
-    return usage.to_dict() if usage is not None else None
-
-
-def _write_outputs(
-    out_dir: Path,
-    config: EvaluateConfig,
-    selections: Sequence[Selection],
-    records: Sequence[PredictionRecord],
-    summary: Summary,
-    reader: LanguageModel,
-    student: LanguageModel | None,
-    templates: dict[str, Any],
-    seconds: float,
-) -> None:
-    lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
-    write_text_atomic(out_dir / "predictions.jsonl", lines)
-    uses_student = any(m.uses_student for m in parse_methods(config))
-    facts = {
-        "reader": reader.identity,
-        "student": student.identity if student is not None and uses_student else "(not used)",
-        "data": "; ".join(
-            f"{s.name}: {len(s.examples)} questions from {', '.join(f.name for f in s.files)}"
-            + (f" ({s.duplicate_ids} repeated ids skipped)" if s.duplicate_ids else "")
-            for s in selections
-        ),
-        "split / limit": f"{config.split} / {config.limit if config.limit else 'all'}",
-        "context": f"{config.context_mode} paragraphs, at most {config.max_context_tokens} reader tokens",
-        "prompts": ", ".join(t.version for t in templates.values()),
-        "seconds": f"{seconds:.0f}",
-    }
-    metrics = {
-        **summary.to_json(),
-        "facts": facts,
-        "usage": {"reader": _usage(reader), "student": _usage(student) if uses_student else None},
-        "prompt_versions": {name: t.version for name, t in templates.items()},
-    }
-    write_json_atomic(out_dir / "metrics.json", metrics)
-    title = "guidedcot evaluation: " + ", ".join(dict.fromkeys(r.method for r in records))
-    chart = None
-    if records:
-        render_chart(summary, out_dir / "chart.png")
-        chart = "chart.png"
-    write_text_atomic(out_dir / "report.md", render_markdown(summary, title=title, facts=facts))
-    write_text_atomic(
-        out_dir / "report.html", render_html(summary, records, title=title, facts=facts, chart=chart)
-    )
-    logger.info("wrote %s", out_dir)
+    return EvaluationResult(records, summary, seconds, selections, templates)

@@ -1,0 +1,115 @@
+"""The run folder of an evaluation: ``config.yaml``, ``predictions.jsonl``, ``metrics.json``,
+``report.md``, ``report.html`` and ``chart.png``.
+
+`evaluate_to_folder` writes the resolved config first (so an interrupted run leaves a folder that
+says what it was), runs the evaluation, then writes every output atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from guidedcot.atomic import write_json_atomic, write_text_atomic
+from guidedcot.config import config_to_dict
+from guidedcot.data.context import TokenCounter
+from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods, run_evaluation
+from guidedcot.evaluate.runner import ProgressHook
+from guidedcot.llm.types import LanguageModel
+from guidedcot.report.chart import render_chart
+from guidedcot.report.html import render_html
+from guidedcot.report.markdown import render_markdown
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate_to_folder(
+    config: EvaluateConfig,
+    *,
+    reader: LanguageModel,
+    student: LanguageModel | None,
+    out_dir: Path,
+    data_dir: Path | None,
+    count_tokens: TokenCounter | None = None,
+    progress: ProgressHook | None = None,
+) -> EvaluationResult:
+    """Run the evaluation of ``config`` and write its run folder at ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(
+        out_dir / "config.yaml", yaml.safe_dump(_plain(config_to_dict(config)), sort_keys=False)
+    )
+    result = run_evaluation(
+        config,
+        reader=reader,
+        student=student,
+        data_dir=data_dir,
+        count_tokens=count_tokens,
+        progress=progress,
+    )
+    write_run_folder(out_dir, config, result, reader=reader, student=student)
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """Config values as plain YAML types (enums to strings)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _usage(model: LanguageModel | None) -> dict[str, Any] | None:
+    usage = getattr(model, "usage", None)
+    return usage.to_dict() if usage is not None else None
+
+
+def write_run_folder(
+    out_dir: Path,
+    config: EvaluateConfig,
+    result: EvaluationResult,
+    *,
+    reader: LanguageModel,
+    student: LanguageModel | None,
+) -> None:
+    """Write predictions, metrics, the Markdown and HTML reports and the chart of ``result``."""
+    records, summary, templates = result.records, result.summary, result.templates
+    lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
+    write_text_atomic(out_dir / "predictions.jsonl", lines)
+    uses_student = any(m.uses_student for m in parse_methods(config))
+    facts = {
+        "reader": reader.identity,
+        "student": student.identity if student is not None and uses_student else "(not used)",
+        "data": "; ".join(
+            f"{s.name}: {len(s.examples)} questions from {', '.join(f.name for f in s.files)}"
+            + (f" ({s.duplicate_ids} repeated ids skipped)" if s.duplicate_ids else "")
+            for s in result.selections
+        ),
+        "split / limit": f"{config.split} / {config.limit if config.limit else 'all'}",
+        "context": f"{config.context_mode} paragraphs, at most {config.max_context_tokens} reader tokens",
+        "prompts": ", ".join(t.version for t in templates.values()),
+        "seconds": f"{result.seconds:.0f}",
+    }
+    metrics = {
+        **summary.to_json(),
+        "facts": facts,
+        "usage": {"reader": _usage(reader), "student": _usage(student) if uses_student else None},
+        "prompt_versions": {name: t.version for name, t in templates.items()},
+    }
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    title = "guidedcot evaluation: " + ", ".join(dict.fromkeys(r.method for r in records))
+    chart = None
+    if records:
+        render_chart(summary, out_dir / "chart.png")
+        chart = "chart.png"
+    write_text_atomic(out_dir / "report.md", render_markdown(summary, title=title, facts=facts))
+    write_text_atomic(
+        out_dir / "report.html", render_html(summary, records, title=title, facts=facts, chart=chart)
+    )
+    logger.info("wrote %s", out_dir)
