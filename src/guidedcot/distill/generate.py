@@ -11,8 +11,9 @@ from guidedcot.data.context import TokenCounter, context_texts
 from guidedcot.data.selection import select_examples
 from guidedcot.distill.config import GenerateConfig
 from guidedcot.distill.store import TeacherRecord, TeacherStore
-from guidedcot.llm.types import LanguageModel, chat
+from guidedcot.llm.types import LanguageModel
 from guidedcot.metrics import best_exact_match, best_f1
+from guidedcot.pipeline import template_request
 from guidedcot.prompts import build_templates, split_cot
 
 logger = logging.getLogger(__name__)
@@ -78,9 +79,9 @@ def generate_rationales(
                 if (selection.name, e.id, k) not in done
             ]
             requests = [
-                chat(
-                    template.format({"question": e.question, "context": c}),
-                    system=template.system,
+                template_request(
+                    template,
+                    {"question": e.question, "context": c},
                     max_new_tokens=config.cot_tokens,
                     temperature=temperature,
                     sample_index=k,

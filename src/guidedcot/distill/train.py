@@ -53,13 +53,12 @@ def encode_example(
     example: RationaleExample, tokenizer: Any, *, seq2seq: bool, user_template: Any, max_length: int
 ) -> dict[str, list[int]]:
     """Token ids and labels of one pair; causal labels are -100 over the prompt."""
-    user = user_template.format({"question": example.question, "context": example.context})
+    slots = {"question": example.question, "context": example.context}
     if seq2seq:
-        inputs = tokenizer(user, truncation=True, max_length=max_length)["input_ids"]
+        inputs = tokenizer(user_template.format(slots), truncation=True, max_length=max_length)["input_ids"]
         labels = tokenizer(text_target=example.rationale, truncation=True, max_length=max_length)["input_ids"]
         return {"input_ids": inputs, "attention_mask": [1] * len(inputs), "labels": labels}
-    messages = [("system", user_template.system)] if user_template.system else []
-    prompt_text, add_special = render_chat(tokenizer, [*messages, ("user", user)])
+    prompt_text, add_special = render_chat(tokenizer, user_template.messages(slots))
     prompt = tokenizer(prompt_text, add_special_tokens=add_special)["input_ids"]
     target = tokenizer(example.rationale, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     prompt = prompt[-max(1, max_length - len(target)) :] if len(prompt) + len(target) > max_length else prompt

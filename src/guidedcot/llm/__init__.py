@@ -2,7 +2,15 @@
 
 from guidedcot.llm.cache import CachedLanguageModel, GenerationCache, Usage, cache_key
 from guidedcot.llm.fake import FakeLanguageModel
-from guidedcot.llm.types import ChoiceScorer, Generation, GenerationRequest, LanguageModel, Message, chat
+from guidedcot.llm.types import (
+    ChoiceScorer,
+    Generation,
+    GenerationRequest,
+    LanguageModel,
+    Message,
+    chat,
+    chat_request,
+)
 
 __all__ = [
     "CachedLanguageModel",
@@ -16,4 +24,5 @@ __all__ = [
     "Usage",
     "cache_key",
     "chat",
+    "chat_request",
 ]

@@ -59,8 +59,13 @@ class GenerationRequest:
 
 def chat(user: str, *, system: str | None = None, **params: object) -> GenerationRequest:
     """A request with one user message (and an optional system message)."""
-    messages = ((Message("system", system),) if system else ()) + (Message("user", user),)
-    return GenerationRequest(messages=messages, **params)  # type: ignore[arg-type]
+    messages = ((("system", system),) if system else ()) + (("user", user),)
+    return chat_request(messages, **params)
+
+
+def chat_request(messages: Sequence[tuple[str, str]], **params: object) -> GenerationRequest:
+    """A request from (role, content) pairs, such as `PromptTemplate.messages` gives."""
+    return GenerationRequest(messages=tuple(Message(r, c) for r, c in messages), **params)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

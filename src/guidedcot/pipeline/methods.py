@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from guidedcot.errors import ConfigError
-from guidedcot.llm.types import Generation, GenerationRequest, LanguageModel, chat
+from guidedcot.llm.types import Generation, GenerationRequest, LanguageModel
+from guidedcot.pipeline.requests import template_request
 from guidedcot.pipeline.voting import majority_vote
 from guidedcot.prompts import PromptTemplate, extract_answer, split_cot
 
@@ -93,6 +94,14 @@ class MethodAnswer:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """The reader's output for one (question, rationale) and the answer extracted from it."""
+
+    output: Generation
+    answer: str
+
+
+@dataclass(frozen=True)
 class Decoding:
     """Token limits of each generation a method makes."""
 
@@ -120,34 +129,57 @@ class Answerer:
         return self._guided(method, questions)
 
     def _requests(
-        self,
-        name: str,
-        method: Method,
-        questions: Sequence[Question],
-        max_new_tokens: int,
-        rationales: Sequence[Sequence[str]] | None = None,
+        self, name: str, method: Method, questions: Sequence[Question], max_new_tokens: int
     ) -> list[GenerationRequest]:
-        template = self.templates[name]
-        requests = []
-        for q_index, question in enumerate(questions):
-            for sample in range(method.samples):
-                slots = {"question": question.question, "context": question.context}
-                if rationales is not None:
-                    slots["rationale"] = rationales[q_index][sample]
-                requests.append(
-                    chat(
-                        template.format(slots),
-                        system=template.system,
-                        max_new_tokens=max_new_tokens,
-                        temperature=method.temperature if rationales is None else 0.0,
-                        sample_index=sample,
-                        seed=self.decoding.seed,
-                    )
-                )
-        return requests
+        """``method.samples`` requests per question from template ``name`` (sampled when > 1)."""
+        return [
+            template_request(
+                self.templates[name],
+                {"question": q.question, "context": q.context},
+                max_new_tokens=max_new_tokens,
+                temperature=method.temperature,
+                sample_index=sample,
+                seed=self.decoding.seed,
+            )
+            for q in questions
+            for sample in range(method.samples)
+        ]
 
     def _per_question(self, results: Sequence[Generation], samples: int) -> list[list[Generation]]:
         return [list(results[i : i + samples]) for i in range(0, len(results), samples)]
+
+    def write_rationales(
+        self, questions: Sequence[Question], *, samples: int = 1, temperature: float = 0.0
+    ) -> list[list[Generation]]:
+        """The student's rationales: ``samples`` per question (sample indices 0..samples-1), one batch."""
+        if self.student is None:
+            raise ConfigError("the guided method needs a student model (--student)")
+        method = Method(MethodKind.GUIDED, samples=samples, temperature=temperature)
+        drafts = self.student.generate(
+            self._requests("student", method, questions, self.decoding.rationale_tokens)
+        )
+        return self._per_question(drafts, samples)
+
+    def read_rationales(self, questions: Sequence[Question], rationales: Sequence[str]) -> list[Reading]:
+        """The reader answers each question from its context and the rationale beside it (one batch).
+
+        ``questions[i]`` goes with ``rationales[i]``; a question may repeat (k rationales of one
+        question). Greedy, so the same rationale of the same question is one cached call.
+        """
+        requests = [
+            template_request(
+                self.templates["guided"],
+                {"question": q.question, "context": q.context, "rationale": r},
+                max_new_tokens=self.decoding.answer_tokens,
+                seed=self.decoding.seed,
+            )
+            for q, r in zip(questions, rationales, strict=True)
+        ]
+        outputs = self.reader.generate(requests)
+        return [
+            Reading(output=g, answer=extract_answer(g.text, q.question))
+            for q, g in zip(questions, outputs, strict=True)
+        ]
 
     def _standard(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
         results = self.reader.generate(
@@ -174,22 +206,19 @@ class Answerer:
         return answers
 
     def _guided(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
-        if self.student is None:
-            raise ConfigError("the guided method needs a student model (--student)")
-        drafts = self.student.generate(
-            self._requests("student", method, questions, self.decoding.rationale_tokens)
-        )
-        by_question = self._per_question(drafts, method.samples)
+        by_question = self.write_rationales(questions, samples=method.samples, temperature=method.temperature)
         rationales = [[g.text.strip() for g in group] for group in by_question]
-        results = self.reader.generate(
-            self._requests("guided", method, questions, self.decoding.answer_tokens, rationales)
+        readings = self.read_rationales(
+            [q for q in questions for _ in range(method.samples)], [r for group in rationales for r in group]
         )
         answers = []
-        for question, texts, student, outputs in zip(
-            questions, rationales, by_question, self._per_question(results, method.samples), strict=True
+        for texts, student, start in zip(
+            rationales, by_question, range(0, len(readings), method.samples), strict=True
         ):
-            parsed = [extract_answer(g.text, question.question) for g in outputs]
-            answer = _answer(rationales=list(texts), reader=outputs, parsed=parsed)
+            read = readings[start : start + method.samples]
+            answer = _answer(
+                rationales=list(texts), reader=[r.output for r in read], parsed=[r.answer for r in read]
+            )
             answer.student_prompt_tokens = sum(g.prompt_tokens for g in student)
             answer.student_completion_tokens = sum(g.completion_tokens for g in student)
             answer.calls += len(student)

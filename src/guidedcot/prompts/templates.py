@@ -68,6 +68,15 @@ class PromptTemplate:
         values["answer_format"] = answer_format(slots["question"])
         return self.user.format(**values)
 
+    def messages(self, slots: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        """The chat as (role, content) pairs: the system message (if any), then the filled user message.
+
+        The one place a template becomes a chat: requests to any backend and the training prompts of
+        the student are both built from it.
+        """
+        system = (("system", self.system),) if self.system else ()
+        return (*system, ("user", self.format(slots)))
+
 
 READER_SYSTEM = "You answer questions about a context."
 _SPAN = "a short span from the context (a name, a title, a date or a number, only a few words)"
