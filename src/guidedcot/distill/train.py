@@ -16,7 +16,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from guidedcot.atomic import write_json_atomic
 from guidedcot.distill.config import TrainConfig
@@ -28,11 +27,10 @@ from guidedcot.distill.trainset import (
     split_by_question,
 )
 from guidedcot.errors import GuidedCotError
-from guidedcot.llm.hf import render_chat
 from guidedcot.prompts import build_templates
+from guidedcot.student import IGNORE_INDEX, encode_rationale_example, load_student
 
 logger = logging.getLogger(__name__)
-IGNORE_INDEX = -100
 
 
 @dataclass
@@ -47,24 +45,6 @@ class TrainResult:
     eval_loss_after: float | None
     global_step: int
     resumed_from: str | None
-
-
-def encode_example(
-    example: RationaleExample, tokenizer: Any, *, seq2seq: bool, user_template: Any, max_length: int
-) -> dict[str, list[int]]:
-    """Token ids and labels of one pair; causal labels are -100 over the prompt."""
-    slots = {"question": example.question, "context": example.context}
-    if seq2seq:
-        inputs = tokenizer(user_template.format(slots), truncation=True, max_length=max_length)["input_ids"]
-        labels = tokenizer(text_target=example.rationale, truncation=True, max_length=max_length)["input_ids"]
-        return {"input_ids": inputs, "attention_mask": [1] * len(inputs), "labels": labels}
-    prompt_text, add_special = render_chat(tokenizer, user_template.messages(slots))
-    prompt = tokenizer(prompt_text, add_special_tokens=add_special)["input_ids"]
-    target = tokenizer(example.rationale, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-    prompt = prompt[-max(1, max_length - len(target)) :] if len(prompt) + len(target) > max_length else prompt
-    ids = (prompt + target)[:max_length]
-    labels = ([IGNORE_INDEX] * len(prompt) + target)[:max_length]
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
 
 class _Encoded:
@@ -84,33 +64,6 @@ def last_checkpoint(folder: Path) -> Path | None:
     """The newest ``checkpoint-N`` folder, or None."""
     checkpoints = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
-
-
-def load_student(spec: str, *, lora: bool, lora_r: int, lora_alpha: int) -> tuple[Any, Any, bool]:
-    """(model, tokenizer, seq2seq) of the student, LoRA-wrapped on request."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-    from guidedcot.models import resolve_model
-
-    resolved = resolve_model(spec)
-    path = resolved.hf_path
-    config = AutoConfig.from_pretrained(path, revision=resolved.revision)
-    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    model = loader.from_pretrained(path, revision=resolved.revision, dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(path, revision=resolved.revision)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if lora:
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        task = TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM
-        model = get_peft_model(
-            model, LoraConfig(task_type=task, r=lora_r, lora_alpha=lora_alpha, target_modules="all-linear")
-        )
-    return model, tokenizer, seq2seq
 
 
 def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
@@ -134,22 +87,28 @@ def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
             f"({stats.records} records of {stats.questions} questions): nothing to train on"
         )
     train_set, eval_set = split_by_question(kept, config.eval_fraction, config.seed)
-    model, tokenizer, seq2seq = load_student(
+    student = load_student(
         config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
     )
+    model, tokenizer = student.model, student.tokenizer
     template = build_templates(config.prompts)["student"]
 
     def encode(examples: Sequence[RationaleExample]) -> _Encoded:
         return _Encoded(
             [
-                encode_example(
-                    e, tokenizer, seq2seq=seq2seq, user_template=template, max_length=config.max_length
+                encode_rationale_example(
+                    tokenizer,
+                    template,
+                    {"question": e.question, "context": e.context},
+                    e.rationale,
+                    seq2seq=student.seq2seq,
+                    max_length=config.max_length,
                 )
                 for e in examples
             ]
         )
 
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    bf16 = student.dtype == torch.bfloat16
     os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "logs")  # transformers >= 5.15 reads it from here
     args = TrainingArguments(
         output_dir=str(out / "checkpoints"),

@@ -8,26 +8,15 @@ from itertools import groupby
 from typing import Any
 
 from guidedcot.llm.types import Generation, GenerationRequest
+from guidedcot.models.hf import (
+    default_device,
+    ensure_pad_token,
+    has_chat_template,
+    load_hf_model,
+    render_chat,
+)
 
 logger = logging.getLogger(__name__)
-
-
-def has_chat_template(tokenizer: Any) -> bool:
-    """True when the tokenizer carries a chat template."""
-    return bool(getattr(tokenizer, "chat_template", None))
-
-
-def render_chat(tokenizer: Any, messages: Sequence[tuple[str, str]]) -> tuple[str, bool]:
-    """(prompt text, whether tokenizing it should add special tokens) for chat ``messages``.
-
-    With a chat template the text already holds the special tokens; without one the messages are
-    joined by blank lines and the tokenizer adds its own. Training and generation both use this,
-    so a fine-tuned student sees at inference exactly the prompt it was trained on.
-    """
-    if has_chat_template(tokenizer):
-        chat = [{"role": role, "content": content} for role, content in messages]
-        return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False), False
-    return "\n\n".join(content for _, content in messages), True
 
 
 class TransformersLanguageModel:
@@ -44,23 +33,19 @@ class TransformersLanguageModel:
         model: Any = None,
         tokenizer: Any = None,
     ) -> None:
-        import torch
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         if model is None:
-            config = AutoConfig.from_pretrained(path, revision=revision)
-            self.seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-            loader = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
-            model = loader.from_pretrained(path, revision=revision, dtype=dtype)
+            loaded = load_hf_model(path, revision=revision, device=device)
+            model, tokenizer, self.device = loaded.model, loaded.tokenizer, loaded.device
         else:
-            self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+            from transformers import AutoTokenizer
+
+            self.device = device or default_device()
+            tokenizer = tokenizer or AutoTokenizer.from_pretrained(path, revision=revision)
+            ensure_pad_token(tokenizer)
+        self.seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
         self.model = model.to(self.device).eval()
-        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(path, revision=revision)
+        self.tokenizer = tokenizer
         self.tokenizer.padding_side = "right" if self.seq2seq else "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
         self.batch_size = batch_size
         self._identity = f"transformers:{identity}"
 

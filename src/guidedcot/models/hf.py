@@ -1,0 +1,81 @@
+"""Loading a transformers model and tokenizer (causal or seq2seq) with one dtype and padding policy,
+and rendering chat messages the way the model was (or will be) trained on them.
+
+The inference backend (`guidedcot.llm.hf`) and the trainable student (`guidedcot.student`) both load
+through here, so a student sees the same dtype, pad token and prompt text in training and in use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+def default_device() -> str:
+    """``cuda`` where a GPU is visible, else ``cpu``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def preferred_dtype(device: str) -> Any:
+    """bf16 on a CUDA device that supports it, else fp32 (CPU bf16 matmuls are slow on most CPUs)."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+@dataclass
+class LoadedModel:
+    """A model with its tokenizer; ``seq2seq`` for encoder-decoders (the T5 family)."""
+
+    model: Any
+    tokenizer: Any
+    seq2seq: bool
+    device: str
+    dtype: Any
+
+
+def load_hf_model(path: str, *, revision: str | None = None, device: str | None = None) -> LoadedModel:
+    """Model and tokenizer from an HF folder or hub id, on ``device`` in its preferred dtype.
+
+    The tokenizer always has a pad token (the EOS token where the model defines none).
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    device = device or default_device()
+    dtype = preferred_dtype(device)
+    config = AutoConfig.from_pretrained(path, revision=revision)
+    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+    model = loader.from_pretrained(path, revision=revision, dtype=dtype).to(device)
+    tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
+    ensure_pad_token(tokenizer)
+    return LoadedModel(model, tokenizer, seq2seq, device, dtype)
+
+
+def ensure_pad_token(tokenizer: Any) -> None:
+    """Give a tokenizer without a pad token its EOS token as pad token."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    """True when the tokenizer carries a chat template."""
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def render_chat(tokenizer: Any, messages: Sequence[tuple[str, str]]) -> tuple[str, bool]:
+    """(prompt text, whether tokenizing it should add special tokens) for chat ``messages``.
+
+    With a chat template the text already holds the special tokens; without one the messages are
+    joined by blank lines and the tokenizer adds its own. Training and generation both use this,
+    so a fine-tuned student sees at inference exactly the prompt it was trained on.
+    """
+    if has_chat_template(tokenizer):
+        chat = [{"role": role, "content": content} for role, content in messages]
+        return tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False), False
+    return "\n\n".join(content for _, content in messages), True

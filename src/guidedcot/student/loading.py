@@ -1,0 +1,47 @@
+"""Load the student for training: a named model, folder or hub id; full fine-tuning or LoRA adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from guidedcot.models import resolve_model
+from guidedcot.models.hf import load_hf_model
+
+
+@dataclass
+class Student:
+    """The trainable student: model (possibly LoRA-wrapped), tokenizer, kind, device and dtype."""
+
+    model: Any
+    tokenizer: Any
+    seq2seq: bool
+    device: str
+    dtype: Any
+    lora: bool = False
+
+
+def load_student(
+    spec: str,
+    *,
+    lora: bool = False,
+    lora_r: int = 16,
+    lora_alpha: int = 32,
+    device: str | None = None,
+) -> Student:
+    """The student of ``spec`` on ``device`` (default: CUDA if present) in its preferred dtype.
+
+    Named models and GGUF files are converted once to an HF folder (see `guidedcot.models`).
+    """
+    resolved = resolve_model(spec)
+    assert resolved.hf_path is not None
+    loaded = load_hf_model(resolved.hf_path, revision=resolved.revision, device=device)
+    model = loaded.model
+    if lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        task = TaskType.SEQ_2_SEQ_LM if loaded.seq2seq else TaskType.CAUSAL_LM
+        model = get_peft_model(
+            model, LoraConfig(task_type=task, r=lora_r, lora_alpha=lora_alpha, target_modules="all-linear")
+        )
+    return Student(model, loaded.tokenizer, loaded.seq2seq, loaded.device, loaded.dtype, lora=lora)
