@@ -24,6 +24,8 @@ from guidedcot.llm.fake import request_text
 
 def _fake_answer(request: GenerationRequest) -> str:
     text = request_text(request)
+    if "yes or no" in text:
+        return "no" if "cold" in text else "yes"
     if "count" in text.lower():
         return " ".join(str(n) for n in range(1, 60))
     if request.greedy:
@@ -116,9 +118,9 @@ def test_sample_indices_give_different_samples(backend: LanguageModel) -> None:
     texts = [r.text for r in backend.generate(requests)]
     assert len(set(texts)) >= 2, texts
     again = [r.text for r in backend.generate(requests[:1])]
-    if not isinstance(backend, FakeLanguageModel) and "transformers" in backend.identity:
-        return  # transformers samples a batch from one seed: a row's draw depends on its batch
-    assert again == texts[:1]  # the same sample index draws the same sample
+    assert again == texts[:1]  # the same sample index draws the same sample, whatever its batch
+    reordered = [r.text for r in backend.generate([requests[2], requests[0]])]
+    assert reordered == [texts[2], texts[0]]
 
 
 def test_cache_in_front_of_the_backend(backend: LanguageModel, tmp_path: Path) -> None:
@@ -136,20 +138,41 @@ def test_cache_in_front_of_the_backend(backend: LanguageModel, tmp_path: Path) -
     assert model.usage.prompt_tokens == sum(c.prompt_tokens for c in cold)
 
 
-@pytest.mark.slow
-def test_choice_logprobs_on_llamacpp() -> None:
-    from guidedcot.llm.factory import load_backend
+YES_NO = [
+    chat("Is Paris the capital of France? Answer yes or no.", max_new_tokens=1),
+    chat("Is the sun cold? Answer yes or no.", system="You answer briefly.", max_new_tokens=1),
+    chat("Is water wet? Answer yes or no.", max_new_tokens=1),
+]
 
-    model = load_backend("smollm2", "llamacpp", n_ctx=1024, n_parallel=1)
-    question = chat("Is Paris the capital of France? Answer yes or no.", max_new_tokens=1)
-    scores = model.choice_logprobs(question, ["yes", "no"])  # type: ignore[attr-defined]
-    assert set(scores) == {"yes", "no"}
-    assert all(score <= 0 for score in scores.values())
-    # the option the greedy decoder picks is the one with the higher log-probability
-    (first_token,) = model.generate([question])
-    picked = first_token.text.strip().lower()
-    assert picked in {"yes", "no"}, picked
-    assert scores[picked] == max(scores.values())
+
+def test_choice_logprobs_are_batched_and_agree_with_greedy_decoding(backend: LanguageModel) -> None:
+    scores = backend.choice_logprobs(YES_NO, ["yes", "no"])  # type: ignore[attr-defined]
+    assert len(scores) == len(YES_NO)
+    for request, score in zip(YES_NO, scores, strict=True):
+        assert set(score) == {"yes", "no"}
+        assert all(value <= 1e-6 for value in score.values())
+        assert max(score.values()) > -20
+        # the option the greedy decoder picks is the one with the higher log-probability
+        (first_token,) = backend.generate([request])
+        picked = first_token.text.strip().lower().strip(".!")
+        if picked in {"yes", "no"}:
+            assert score[picked] == max(score.values()), (picked, score)
+    # alone or in a batch, the same scores (up to the float noise of padding in transformers)
+    (alone,) = backend.choice_logprobs(YES_NO[:1], ["yes", "no"])  # type: ignore[attr-defined]
+    assert alone == pytest.approx(scores[0], abs=1e-3)
+
+
+def test_choice_logprobs_through_the_cache(backend: LanguageModel, tmp_path: Path) -> None:
+    model = CachedLanguageModel(backend, GenerationCache(tmp_path / "cache.sqlite"))
+    assert model.can_score_choices
+    cold = model.choice_logprobs(YES_NO, ["yes", "no"])
+    reopened = CachedLanguageModel(backend, GenerationCache(tmp_path / "cache.sqlite"))
+    warm = reopened.choice_logprobs(YES_NO, ["yes", "no"])
+    assert warm == cold
+    assert (reopened.usage.cache_hits, reopened.usage.cache_misses, reopened.usage.calls) == (3, 0, 0)
+    # other options are another question: not served from the entries of yes/no
+    reopened.choice_logprobs(YES_NO[:1], ["no", "yes"])
+    assert reopened.usage.cache_misses == 1
 
 
 def test_api_key_is_never_part_of_identity_or_request(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,27 +12,33 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from guidedcot.llm.types import Generation, GenerationRequest, LanguageModel
+from guidedcot.llm.types import Generation, GenerationRequest, LanguageModel, can_score_choices
 
 SCHEMA_VERSION = 1
+R = TypeVar("R")
 
 
-def cache_key(identity: str, request: GenerationRequest) -> str:
-    """sha256 of the model identity and the request, as sorted-key JSON."""
-    payload = json.dumps(
-        {"v": SCHEMA_VERSION, "model": identity, "request": request.to_dict()},
-        sort_keys=True,
-        ensure_ascii=False,
-    )
+def cache_key(identity: str, request: GenerationRequest, options: Sequence[str] | None = None) -> str:
+    """sha256 of the model identity and the request (and, for a choice scoring, the options), as
+    sorted-key JSON."""
+    fields: dict[str, object] = {"v": SCHEMA_VERSION, "model": identity, "request": request.to_dict()}
+    if options is not None:
+        fields["options"] = list(options)
+    payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+_TABLES = ("generations", "choices")
+
+
 class GenerationCache:
-    """Key -> Generation, in one SQLite file; thread-safe, multi-process-safe."""
+    """Key -> Generation (and key -> option log-probabilities), in one SQLite file; thread-safe,
+    multi-process-safe."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -43,34 +49,55 @@ class GenerationCache:
         )
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
-        self._connection.execute(
-            "CREATE TABLE IF NOT EXISTS generations ("
-            "key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, result TEXT NOT NULL, "
-            "created REAL NOT NULL)"
-        )
+        for table in _TABLES:
+            self._connection.execute(
+                f"CREATE TABLE IF NOT EXISTS {table} ("
+                "key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, result TEXT NOT NULL, "
+                "created REAL NOT NULL)"
+            )
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, Generation]:
-        """The cached results among ``keys``."""
-        found: dict[str, Generation] = {}
+    def _get(self, table: str, keys: Sequence[str]) -> dict[str, object]:
+        found: dict[str, object] = {}
         with self._lock:
             for start in range(0, len(keys), 500):
                 chunk = list(keys[start : start + 500])
                 marks = ",".join("?" * len(chunk))
                 rows = self._connection.execute(
-                    f"SELECT key, result FROM generations WHERE key IN ({marks})", chunk
+                    f"SELECT key, result FROM {table} WHERE key IN ({marks})", chunk
                 ).fetchall()
                 for key, result in rows:
-                    found[key] = Generation(**json.loads(result), cached=True)
+                    found[key] = json.loads(result)
         return found
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, Generation]:
+        """The cached results among ``keys``."""
+        return {k: Generation(**v, cached=True) for k, v in self._get("generations", keys).items()}  # type: ignore[arg-type]
+
+    def get_choices(self, keys: Sequence[str]) -> dict[str, dict[str, float]]:
+        """The cached option log-probabilities among ``keys``."""
+        return self._get("choices", keys)  # type: ignore[return-value]
 
     def put_many(self, entries: Sequence[tuple[str, str, GenerationRequest, Generation]]) -> None:
         """Store (key, model identity, request, result) entries in one transaction."""
+        self._put(
+            "generations",
+            [
+                (key, identity, request, {k: v for k, v in asdict(result).items() if k != "cached"})
+                for key, identity, request, result in entries
+            ],
+        )
+
+    def put_choices(self, entries: Sequence[tuple[str, str, GenerationRequest, dict[str, float]]]) -> None:
+        """Store (key, model identity, request, option log-probabilities) entries in one transaction."""
+        self._put("choices", entries)
+
+    def _put(self, table: str, entries: Sequence[tuple[str, str, GenerationRequest, object]]) -> None:
         rows = [
             (
                 key,
                 identity,
                 json.dumps(request.to_dict(), sort_keys=True, ensure_ascii=False),
-                json.dumps({k: v for k, v in asdict(result).items() if k != "cached"}, ensure_ascii=False),
+                json.dumps(result, ensure_ascii=False),
                 time.time(),
             )
             for key, identity, request, result in entries
@@ -78,7 +105,7 @@ class GenerationCache:
         with self._lock:
             self._connection.execute("BEGIN IMMEDIATE")
             try:
-                self._connection.executemany("INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?)", rows)
+                self._connection.executemany(f"INSERT OR IGNORE INTO {table} VALUES (?, ?, ?, ?, ?)", rows)
                 self._connection.execute("COMMIT")
             except BaseException:
                 self._connection.execute("ROLLBACK")
@@ -86,7 +113,9 @@ class GenerationCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._connection.execute("SELECT COUNT(*) FROM generations").fetchone()[0]
+            return sum(
+                self._connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in _TABLES
+            )
 
     def close(self) -> None:
         """Close the database connection."""
@@ -134,10 +163,49 @@ class CachedLanguageModel:
     def identity(self) -> str:
         return self.backend.identity
 
+    @property
+    def can_score_choices(self) -> bool:
+        """True when the backend returns option log-probabilities."""
+        return can_score_choices(self.backend)
+
+    def choice_logprobs(
+        self, requests: Sequence[GenerationRequest], options: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """The backend's option log-probabilities, through the cache (same chunking as `generate`)."""
+        if not self.can_score_choices:
+            raise TypeError(f"{self.identity} gives no log-probabilities")
+        keys = [cache_key(self.backend.identity, request, options) for request in requests]
+        return self._through_cache(
+            keys,
+            requests,
+            lookup=self.cache.get_choices if self.cache is not None else None,
+            compute=lambda chunk: self.backend.choice_logprobs(chunk, options),  # type: ignore[attr-defined]
+            store=self.cache.put_choices if self.cache is not None else None,
+        )
+
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        keys = [cache_key(self.backend.identity, request) for request in requests]
+        return self._through_cache(
+            keys,
+            requests,
+            lookup=self.cache.get_many if self.cache is not None else None,
+            compute=self.backend.generate,
+            store=self.cache.put_many if self.cache is not None else None,
+        )
+
+    def _through_cache(
+        self,
+        keys: list[str],
+        requests: Sequence[GenerationRequest],
+        *,
+        lookup: Callable[[Sequence[str]], dict[str, R]] | None,
+        compute: Callable[[list[GenerationRequest]], list[R]],
+        store: Callable[[list[tuple[str, str, GenerationRequest, R]]], None] | None,
+    ) -> list[R]:
+        """Results for ``keys``: cached ones looked up, the rest computed in chunks, each chunk stored
+        as soon as it returns."""
         identity = self.backend.identity
-        keys = [cache_key(identity, request) for request in requests]
-        results: dict[str, Generation] = self.cache.get_many(keys) if self.cache is not None else {}
+        results: dict[str, R] = lookup(keys) if lookup is not None else {}
         pending: dict[str, GenerationRequest] = {}
         for key, request in zip(keys, requests, strict=True):
             if key not in results:
@@ -149,13 +217,14 @@ class CachedLanguageModel:
         for start in range(0, len(todo), self.chunk_size):
             chunk = todo[start : start + self.chunk_size]
             began = time.perf_counter()
-            generated = self.backend.generate([request for _, request in chunk])
+            computed = compute([request for _, request in chunk])
             self.usage.seconds += time.perf_counter() - began
             self.usage.calls += len(chunk)
-            for (key, _), result in zip(chunk, generated, strict=True):
-                self.usage.prompt_tokens += result.prompt_tokens
-                self.usage.completion_tokens += result.completion_tokens
+            for (key, _), result in zip(chunk, computed, strict=True):
+                if isinstance(result, Generation):
+                    self.usage.prompt_tokens += result.prompt_tokens
+                    self.usage.completion_tokens += result.completion_tokens
                 results[key] = result
-            if self.cache is not None:
-                self.cache.put_many([(key, identity, request, results[key]) for key, request in chunk])
+            if store is not None:
+                store([(key, identity, request, results[key]) for key, request in chunk])
         return [results[key] for key in keys]

@@ -23,5 +23,7 @@ class ModelConfig:
         default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the endpoint's API key."}
     )
     n_ctx: int = field(default=4096, metadata={"help": "llama.cpp context tokens per slot."})
-    n_parallel: int = field(default=2, metadata={"help": "llama.cpp slots / HTTP concurrency."})
+    n_parallel: int = field(
+        default=2, metadata={"help": "llama.cpp slots, or requests in flight to an HTTP endpoint."}
+    )
     batch_size: int = field(default=8, metadata={"help": "transformers generation batch size."})

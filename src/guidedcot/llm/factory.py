@@ -41,7 +41,7 @@ def load_backend(
 
         if not http_model:
             raise GuidedCotError(f"endpoint {spec} needs a model name (the `model` field of each request)")
-        return HttpLanguageModel(spec, http_model, api_key_env=api_key_env)
+        return HttpLanguageModel(spec, http_model, api_key_env=api_key_env, max_concurrency=n_parallel)
     wants_gguf = backend == "llamacpp" or (backend == "auto" and not _is_hf(spec))
     resolved = resolve_model(spec, hf=not wants_gguf)
     if wants_gguf:

@@ -74,24 +74,35 @@ class TransformersLanguageModel:
                     results[index] = result
         return [r for r in results if r is not None]
 
+    def _encode(self, requests: Sequence[GenerationRequest]) -> Any:
+        """The padded batch of prompts (requests of one batch are all chat or all raw)."""
+        texts = [self.render(r) for r in requests]
+        templated = requests[0].messages is not None and has_chat_template(self.tokenizer)
+        return self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not templated).to(
+            self.device
+        )
+
     def _batch(self, requests: list[GenerationRequest]) -> list[Generation]:
         import torch
+        from transformers import LogitsProcessorList
 
         first = requests[0]
-        texts = [self.render(r) for r in requests]
-        templated = first.messages is not None and has_chat_template(self.tokenizer)
-        inputs = self.tokenizer(
-            texts, return_tensors="pt", padding=True, add_special_tokens=not templated
-        ).to(self.device)
+        inputs = self._encode(requests)
         kwargs: dict[str, Any] = {
             "max_new_tokens": first.max_new_tokens,
             "pad_token_id": self.tokenizer.pad_token_id,
+            "do_sample": False,
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
         }
-        if first.greedy:
-            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        else:
-            torch.manual_seed(first.effective_seed)
-            kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p, top_k=None)
+        if not first.greedy:
+            # Each row draws from its own generator seeded by its request, so a sample depends on
+            # its seed and sample index only, never on the other rows of its batch.
+            sampler = RowSeededSampler(
+                [r.effective_seed for r in requests], first.temperature, first.top_p, self.device
+            )
+            kwargs["logits_processor"] = LogitsProcessorList([sampler])
         if first.stop:
             kwargs.update(stop_strings=list(first.stop), tokenizer=self.tokenizer)
         with torch.inference_mode():
@@ -116,3 +127,55 @@ class TransformersLanguageModel:
                     finish = "stop"
             results.append(Generation(text, finish, int(prompt_tokens), len(tokens)))
         return results
+
+    def choice_logprobs(
+        self, requests: Sequence[GenerationRequest], options: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """From the logits of the first answer token (top 20, aggregated as the HTTP backends do)."""
+        import torch
+
+        from guidedcot.llm.openai_format import aggregate_options
+
+        scores: list[dict[str, float]] = []
+        for start in range(0, len(requests), self.batch_size):
+            batch = list(requests[start : start + self.batch_size])
+            inputs = self._encode(batch)
+            with torch.inference_mode():
+                if self.seq2seq:
+                    start_ids = torch.full(
+                        (len(batch), 1), self.model.config.decoder_start_token_id, device=self.device
+                    )
+                    logits = self.model(**inputs, decoder_input_ids=start_ids).logits[:, -1, :]
+                else:  # left padding: the last position is every row's next token
+                    logits = self.model(**inputs).logits[:, -1, :]
+            top = torch.log_softmax(logits.float(), dim=-1).topk(20, dim=-1)
+            for values, ids in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                entries = [(self.tokenizer.decode([i]), v) for i, v in zip(ids, values, strict=True)]
+                scores.append(aggregate_options(entries, options))
+        return scores
+
+
+class RowSeededSampler:
+    """A logits processor that samples each row with its own seeded generator (temperature, top-p)
+    and leaves only the drawn token open, so greedy decoding then takes exactly that token."""
+
+    def __init__(self, seeds: Sequence[int], temperature: float, top_p: float, device: str) -> None:
+        import torch
+
+        self.temperature = temperature
+        self.top_p = top_p
+        self.generators = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        probs = torch.softmax(scores.float() / self.temperature, dim=-1)
+        if self.top_p < 1.0:
+            sorted_probs, order = probs.sort(dim=-1, descending=True)
+            outside = sorted_probs.cumsum(dim=-1) - sorted_probs > self.top_p
+            sorted_probs = sorted_probs.masked_fill(outside, 0.0)
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        picks = torch.stack(
+            [torch.multinomial(row, 1, generator=g) for row, g in zip(probs, self.generators, strict=True)]
+        )
+        return torch.full_like(scores, -float("inf")).scatter(-1, picks, 0.0)

@@ -84,25 +84,25 @@ class HttpLanguageModel:
                 await asyncio.sleep(delay)
         raise EndpointError(f"{url} failed after {self.max_retries + 1} attempts; last error: {last}")
 
-    async def _generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+    async def _post_all(self, bodies: Sequence[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+        """POST every (endpoint, body), at most ``max_concurrency`` at a time; responses in order."""
         semaphore = asyncio.Semaphore(self.max_concurrency)
         limits = httpx.Limits(max_connections=self.max_concurrency)
         async with httpx.AsyncClient(timeout=self.timeout_s, limits=limits) as client:
 
-            async def one(request: GenerationRequest) -> Generation:
-                endpoint, body = request_body(request, self.model)
+            async def one(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
                 async with semaphore:
-                    return parse_response(await self._post(client, endpoint, body), endpoint)
+                    return await self._post(client, endpoint, body)
 
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+            return list(await asyncio.gather(*(one(e, b) for e, b in bodies)))
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
-        return asyncio.run(self._generate(requests))
+        bodies = [request_body(r, self.model) for r in requests]
+        responses = asyncio.run(self._post_all(bodies))
+        return [parse_response(r, endpoint) for (endpoint, _), r in zip(bodies, responses, strict=True)]
 
-    def choice_logprobs(self, request: GenerationRequest, options: Sequence[str]) -> dict[str, float]:
-        async def run() -> dict[str, Any]:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                endpoint, body = choice_body(request, self.model)
-                return await self._post(client, endpoint, body)
-
-        return option_logprobs(asyncio.run(run()), options)
+    def choice_logprobs(
+        self, requests: Sequence[GenerationRequest], options: Sequence[str]
+    ) -> list[dict[str, float]]:
+        responses = asyncio.run(self._post_all([choice_body(r, self.model) for r in requests]))
+        return [option_logprobs(r, options) for r in responses]

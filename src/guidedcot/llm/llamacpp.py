@@ -11,12 +11,13 @@ import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
 from guidedcot.llm.types import Generation, GenerationRequest
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def server_params(
@@ -89,12 +90,27 @@ class LlamaCppLanguageModel:
         self.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
         return parse_response(response, endpoint)
 
-    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+    def _map(
+        self, function: Callable[[GenerationRequest], T], requests: Sequence[GenerationRequest]
+    ) -> list[T]:
+        """``function`` over the requests, ``n_parallel`` at a time (the server batches them)."""
         if len(requests) <= 1 or self._n_parallel == 1:
-            return [self._one(request) for request in requests]
+            return [function(request) for request in requests]
         with ThreadPoolExecutor(max_workers=self._n_parallel) as pool:
-            return list(pool.map(self._one, requests))
+            return list(pool.map(function, requests))
 
-    def choice_logprobs(self, request: GenerationRequest, options: Sequence[str]) -> dict[str, float]:
-        endpoint, body = choice_body(request, None)
-        return option_logprobs(self._handler(endpoint)(body), options)
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        return self._map(self._one, requests)
+
+    def choice_logprobs(
+        self, requests: Sequence[GenerationRequest], options: Sequence[str]
+    ) -> list[dict[str, float]]:
+        def one(request: GenerationRequest) -> dict[str, float]:
+            endpoint, body = choice_body(request, None)
+            body["cache_prompt"] = self._prefix_reuse
+            response = self._handler(endpoint)(body)
+            details = (response.get("usage") or {}).get("prompt_tokens_details") or {}
+            self.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
+            return option_logprobs(response, options)
+
+        return self._map(one, requests)

@@ -6,11 +6,13 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from guidedcot.errors import GuidedCotError
 from guidedcot.llm.types import Generation, GenerationRequest
 
 
-class BackendResponseError(RuntimeError):
-    """A backend answered with an error object or a response of the wrong shape."""
+class BackendResponseError(GuidedCotError):
+    """A backend answered with an error object or a response of the wrong shape (the command line
+    shows it as a one-paragraph message, not a traceback)."""
 
 
 def request_body(request: GenerationRequest, model: str | None = None) -> tuple[str, dict[str, Any]]:
@@ -35,9 +37,7 @@ def request_body(request: GenerationRequest, model: str | None = None) -> tuple[
 def parse_response(response: dict[str, Any], endpoint: str) -> Generation:
     """A `Generation` from an OpenAI-shaped response; an error object raises `BackendResponseError`."""
     if "error" in response:
-        error = response["error"]
-        message = error.get("message", error) if isinstance(error, dict) else error
-        raise BackendResponseError(f"backend error: {message}")
+        raise BackendResponseError(f"backend error: {_error_message(response['error'])}")
     try:
         choice = response["choices"][0]
         text = choice["message"]["content"] if endpoint == "chat/completions" else choice["text"]
@@ -63,19 +63,37 @@ def choice_body(request: GenerationRequest, model: str | None, top: int = 20) ->
     return endpoint, body
 
 
-def option_logprobs(response: dict[str, Any], options: Sequence[str]) -> dict[str, float]:
-    """Log of the summed probability of the first-token variants (case, leading space) of each option."""
+def top_logprobs(response: dict[str, Any]) -> list[tuple[str, float]]:
+    """(token, log-probability) of the first generated token's top alternatives, from a chat response
+    (``logprobs.content[0].top_logprobs``) or a completions response (that shape, or the legacy
+    ``logprobs.top_logprobs[0]`` mapping that vLLM and OpenAI return)."""
     if "error" in response:
-        raise BackendResponseError(f"backend error: {response['error']}")
+        raise BackendResponseError(f"backend error: {_error_message(response['error'])}")
     try:
-        content = response["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
-    except (KeyError, IndexError, TypeError) as error:
+        logprobs = response["choices"][0]["logprobs"]
+        if logprobs.get("content"):
+            return [(e["token"], float(e["logprob"])) for e in logprobs["content"][0]["top_logprobs"]]
+        return [(token, float(value)) for token, value in logprobs["top_logprobs"][0].items()]
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
         raise BackendResponseError(f"no logprobs in response: {str(response)[:300]}") from error
+
+
+def aggregate_options(entries: Sequence[tuple[str, float]], options: Sequence[str]) -> dict[str, float]:
+    """Log of the summed probability of the first-token variants (case, leading space) of each option."""
     totals = dict.fromkeys(options, 0.0)
-    for entry in content:
-        token = entry["token"].strip().lower()
+    for token, logprob in entries:
+        text = token.strip().lower()
         for option in options:
-            if token and option.lower().startswith(token):
-                totals[option] += math.exp(entry["logprob"])
+            if text and option.lower().startswith(text):
+                totals[option] += math.exp(logprob)
                 break
     return {option: math.log(total) if total > 0 else -math.inf for option, total in totals.items()}
+
+
+def option_logprobs(response: dict[str, Any], options: Sequence[str]) -> dict[str, float]:
+    """The options' first-token log-probabilities in an OpenAI-shaped response."""
+    return aggregate_options(top_logprobs(response), options)
+
+
+def _error_message(error: Any) -> Any:
+    return error.get("message", error) if isinstance(error, dict) else error

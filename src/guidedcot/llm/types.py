@@ -97,6 +97,15 @@ class LanguageModel(Protocol):
 class ChoiceScorer(Protocol):
     """Backends that can score fixed options (used to judge yes/no aspects)."""
 
-    def choice_logprobs(self, request: GenerationRequest, options: Sequence[str]) -> dict[str, float]:
-        """Log-probability of each option as the first token(s) of the answer to ``request``."""
+    def choice_logprobs(
+        self, requests: Sequence[GenerationRequest], options: Sequence[str]
+    ) -> list[dict[str, float]]:
+        """Per request, the log-probability of each option as the first token of the answer
+        (summed over case and leading-space variants; -inf where no variant is among the top)."""
         ...
+
+
+def can_score_choices(model: object) -> bool:
+    """True when ``model`` returns option log-probabilities (else a judge parses generated text)."""
+    flag = getattr(model, "can_score_choices", None)
+    return bool(flag) if flag is not None else isinstance(model, ChoiceScorer)
