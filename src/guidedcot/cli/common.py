@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-console = Console(stderr=True, soft_wrap=True)
+from guidedcot.progress import console, progress_bar, stage
+
+__all__ = ["ConfigOption", "SetOption", "console", "progress_bar", "setup_logging", "stage", "stdout"]
 
 
 def stdout() -> Console:
@@ -47,24 +39,3 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def progress_bar() -> Progress:
-    """The progress bar every long command shows (on stderr)."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
-def progress_hook(bar: Progress, task: TaskID, prefix: str = "") -> Callable[[str, int, int], None]:
-    """A (label, done, total) callback that moves ``task`` of ``bar``."""
-
-    def update(label: str, done: int, total: int) -> None:
-        bar.update(task, description=f"{prefix}{label}", completed=done, total=total)
-
-    return update

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from guidedcot.cli.common import ConfigOption, SetOption, console, progress_bar
+from guidedcot.cli.common import ConfigOption, SetOption, console, stage
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
 from guidedcot.data.selection import names_a_dataset
@@ -58,16 +58,13 @@ def generate_command(
     named = any(map(names_a_dataset, settings.datasets))
     data_root = resolve_data_dir(settings.data_dir) if named else None
     model = build_model(settings.teacher, resolve_cache_path(settings.cache))
-    with progress_bar() as bar:
-        task = bar.add_task("teacher rationales", total=None)
+    with stage("teacher rationales") as hook:
         store = generate_rationales(
             settings,
             teacher=model,
             data_dir=data_root,
             count_tokens=token_counter(settings.teacher),
-            progress=lambda label, done, total: bar.update(
-                task, description=label, completed=done, total=total
-            ),
+            progress=hook,
         )
     _, stats = build_training_set(store.records)
     console.print(

@@ -10,14 +10,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from guidedcot.cli.common import ConfigOption, SetOption, console, progress_bar, progress_hook, stdout
+from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.config import load_config
-from guidedcot.data.context import TokenCounter
 from guidedcot.data.discovery import resolve_data_dir
 from guidedcot.data.selection import names_a_dataset
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods
 from guidedcot.evaluate.summary import Summary
-from guidedcot.llm import CachedLanguageModel, LanguageModel
+from guidedcot.llm import CachedLanguageModel
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.report import evaluate_to_folder
 from guidedcot.report.markdown import pct
@@ -41,30 +40,6 @@ def summary_table(summary: Summary) -> Table:
             f"[{pct(row.f1_low)}, {pct(row.f1_high)}]",
         )
     return table
-
-
-def evaluate_with_progress(
-    settings: EvaluateConfig,
-    *,
-    reader: LanguageModel,
-    student: LanguageModel | None,
-    out_dir: Path,
-    data_dir: Path | None,
-    count_tokens: TokenCounter,
-    label: str,
-) -> EvaluationResult:
-    """`evaluate_to_folder` under a progress bar (shared by `evaluate` and `demo`)."""
-    with progress_bar() as bar:
-        task = bar.add_task(label, total=None)
-        return evaluate_to_folder(
-            settings,
-            reader=reader,
-            student=student,
-            out_dir=out_dir,
-            data_dir=data_dir,
-            count_tokens=count_tokens,
-            progress=progress_hook(bar, task),
-        )
 
 
 def evaluate_command(
@@ -111,10 +86,11 @@ def evaluate_command(
         logger.info("loading the student %s", settings.student.model)
         student_model = build_model(settings.student, cache_path)
     count_tokens = token_counter(settings.reader)
-    result = evaluate_with_progress(
-        settings, reader=reader_model, student=student_model, out_dir=out_dir, data_dir=data_root,
-        count_tokens=count_tokens, label="evaluating",
-    )  # fmt: skip
+    with stage("evaluating") as hook:
+        result = evaluate_to_folder(
+            settings, reader=reader_model, student=student_model, out_dir=out_dir, data_dir=data_root,
+            count_tokens=count_tokens, progress=hook,
+        )  # fmt: skip
     _print_summary(result, out_dir, reader_model, student_model)
 
 

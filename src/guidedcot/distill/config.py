@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from guidedcot import defaults
 from guidedcot.data import ContextMode
 from guidedcot.llm.config import ModelConfig
 from guidedcot.prompts import PromptsConfig
 
 
 def _teacher() -> ModelConfig:
-    return ModelConfig(model="qwen2.5-coder-1.5b-instruct")
+    return ModelConfig(model=defaults.READER)
 
 
 @dataclass
@@ -19,7 +20,7 @@ class GenerateConfig:
 
     data_dir: str | None = field(default=None, metadata={"help": "Dataset folder; default $GUIDEDCOT_DATA."})
     datasets: list[str] = field(
-        default_factory=lambda: ["hotpotqa:train", "2wiki:dev[100:250]"],
+        default_factory=lambda: list(defaults.TEACHER_DATASETS),
         metadata={"help": "NAME_OR_PATH[:SPLIT][[START:STOP]] entries; keep them disjoint from evaluation."},
     )
     limit: int | None = field(default=None, metadata={"help": "First N questions of each entry."})
@@ -47,7 +48,9 @@ class TrainConfig:
     teacher_store: str = field(
         default="runs/teacher", metadata={"help": "Folder written by distill generate."}
     )
-    student: str = field(default="smollm2", metadata={"help": "Student: named model, HF folder or hub id."})
+    student: str = field(
+        default=defaults.STUDENT, metadata={"help": "Student: named model, HF folder or hub id."}
+    )
     out: str = field(default="runs/student", metadata={"help": "Output folder: checkpoints, logs, final/."})
     criterion: str = field(
         default="em", metadata={"help": "Keep a rationale when its prediction is: em | f1."}

@@ -4,7 +4,6 @@ training question into the teacher store; finished questions are skipped on a re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 from guidedcot.data.context import TokenCounter, context_texts
@@ -14,6 +13,7 @@ from guidedcot.distill.store import TeacherRecord, TeacherStore
 from guidedcot.llm.types import LanguageModel
 from guidedcot.metrics import best_exact_match, best_f1
 from guidedcot.pipeline import template_request
+from guidedcot.progress import ProgressHook
 from guidedcot.prompts import build_templates, split_cot
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def generate_rationales(
     teacher: LanguageModel,
     data_dir: Path | None,
     count_tokens: TokenCounter | None = None,
-    progress: Callable[[str, int, int], None] | None = None,
+    progress: ProgressHook | None = None,
 ) -> TeacherStore:
     """Fill the store at ``config.out`` with every missing (question, sample) of the datasets."""
     template = build_templates(config.prompts)["cot"]

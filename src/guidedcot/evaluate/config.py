@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from guidedcot import defaults
 from guidedcot.data import ContextMode
 from guidedcot.llm.config import ModelConfig
 from guidedcot.prompts import PromptsConfig
 
 
 def _reader() -> ModelConfig:
-    return ModelConfig(model="qwen2.5-coder-1.5b-instruct")
+    return ModelConfig(model=defaults.READER)
 
 
 def _student() -> ModelConfig:
-    return ModelConfig(model="smollm2")
+    return ModelConfig(model=defaults.STUDENT)
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +20,10 @@ from guidedcot.evaluate.records import PredictionRecord, score
 from guidedcot.evaluate.summary import Summary, summarize
 from guidedcot.llm.types import LanguageModel
 from guidedcot.pipeline import Answerer, Decoding, Method, Question
+from guidedcot.progress import ProgressHook
 from guidedcot.prompts import PromptTemplate, build_templates
 
 logger = logging.getLogger(__name__)
-
-ProgressHook = Callable[[str, int, int], None]
-"""Called with (label, questions done, questions in all) after every step."""
 
 
 @dataclass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from guidedcot import defaults
+
 
 @dataclass
 class ModelConfig:
@@ -22,8 +24,11 @@ class ModelConfig:
     api_key_env: str | None = field(
         default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the endpoint's API key."}
     )
-    n_ctx: int = field(default=4096, metadata={"help": "llama.cpp context tokens per slot."})
+    n_ctx: int = field(default=defaults.N_CTX, metadata={"help": "llama.cpp context tokens per slot."})
     n_parallel: int = field(
-        default=2, metadata={"help": "llama.cpp slots, or requests in flight to an HTTP endpoint."}
+        default=defaults.N_PARALLEL,
+        metadata={"help": "llama.cpp slots, or requests in flight to an HTTP endpoint."},
     )
-    batch_size: int = field(default=8, metadata={"help": "transformers generation batch size."})
+    batch_size: int = field(
+        default=defaults.BATCH_SIZE, metadata={"help": "transformers generation batch size."}
+    )

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from guidedcot import defaults
 from guidedcot.errors import GuidedCotError
 from guidedcot.llm.cache import CachedLanguageModel, GenerationCache
 from guidedcot.llm.config import ModelConfig
@@ -23,9 +24,9 @@ def load_backend(
     *,
     http_model: str | None = None,
     api_key_env: str | None = "OPENAI_API_KEY",
-    n_ctx: int = 4096,
-    n_parallel: int = 2,
-    batch_size: int = 8,
+    n_ctx: int = defaults.N_CTX,
+    n_parallel: int = defaults.N_PARALLEL,
+    batch_size: int = defaults.BATCH_SIZE,
 ) -> LanguageModel:
     """The backend for ``spec``.
 

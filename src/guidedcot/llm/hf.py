@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from typing import Any
 
+from guidedcot import defaults
 from guidedcot.llm.types import Generation, GenerationRequest
 from guidedcot.models.hf import (
     default_device,
@@ -28,7 +29,7 @@ class TransformersLanguageModel:
         *,
         identity: str,
         revision: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = defaults.BATCH_SIZE,
         device: str | None = None,
         model: Any = None,
         tokenizer: Any = None,

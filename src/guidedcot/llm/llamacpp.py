@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from guidedcot import defaults
 from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
 from guidedcot.llm.types import Generation, GenerationRequest
 
@@ -51,8 +52,8 @@ class LlamaCppLanguageModel:
         gguf_path: Path | str,
         *,
         identity: str,
-        n_ctx: int = 4096,
-        n_parallel: int = 2,
+        n_ctx: int = defaults.N_CTX,
+        n_parallel: int = defaults.N_PARALLEL,
         n_threads: int | None = None,
         prefix_reuse: bool = True,
     ) -> None:

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 
+from guidedcot import defaults
 from guidedcot.llm.llamacpp import server_params
 from guidedcot.models import resolve_model
 
@@ -21,8 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="named model or .gguf file")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--n-ctx", type=int, default=4096, help="context tokens per slot")
-    parser.add_argument("--n-parallel", type=int, default=2, help="slots (concurrent requests)")
+    parser.add_argument("--n-ctx", type=int, default=defaults.N_CTX, help="context tokens per slot")
+    parser.add_argument(
+        "--n-parallel", type=int, default=defaults.N_PARALLEL, help="slots (concurrent requests)"
+    )
     args = parser.parse_args(argv)
 
     import xllamacpp

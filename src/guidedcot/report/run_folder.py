@@ -18,8 +18,8 @@ from guidedcot.atomic import write_json_atomic, write_text_atomic
 from guidedcot.config import config_to_dict
 from guidedcot.data.context import TokenCounter
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods, run_evaluation
-from guidedcot.evaluate.runner import ProgressHook
 from guidedcot.llm.types import LanguageModel
+from guidedcot.progress import ProgressHook
 from guidedcot.report.chart import render_chart
 from guidedcot.report.html import render_html
 from guidedcot.report.markdown import render_markdown
