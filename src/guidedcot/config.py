@@ -126,6 +126,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"config key {key!r} is a section; expected a mapping, got {value!r}")
         return _build(hint, value, prefix=f"{key}.")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
+        key_hint, value_hint = typing.get_args(hint) or (str, Any)
+        return {_coerce(key_hint, k, key): _coerce(value_hint, v, f"{key}.{k}") for k, v in value.items()}
     if isinstance(value, dict):
         raise ConfigError(f"config key {key!r} is a value, not a section; got {value!r}")
     if origin in (list, tuple):

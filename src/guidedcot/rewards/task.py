@@ -1,0 +1,84 @@
+"""`R_taskAcc`: did the frozen reader answer correctly from (question, context, rationale)?
+
+The reader reads through `Answerer.read_rationales`, the very step that evaluates the guided method,
+so a reward and an evaluation of the same rationale are one cached call. Metrics: ``em`` (default),
+``f1``, or ``gain`` = the EM with the rationale minus the reader's standard-prompting EM on the same
+question without any rationale (computed once per question, then cached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from guidedcot.errors import ConfigError
+from guidedcot.llm.types import LanguageModel
+from guidedcot.metrics import best_exact_match, best_f1
+from guidedcot.pipeline import Answerer, Decoding, Method, MethodKind, Question
+from guidedcot.prompts import PromptTemplate, build_templates
+from guidedcot.rewards.columns import read_columns
+
+TaskMetric = Literal["em", "f1", "gain"]
+TASK_METRICS: tuple[str, ...] = ("em", "f1", "gain")
+
+
+class TaskReward:
+    """A reward function ``(prompts, completions, **columns) -> list[float]`` (TRL's shape)."""
+
+    def __init__(
+        self,
+        reader: LanguageModel,
+        *,
+        metric: TaskMetric = "em",
+        templates: Mapping[str, PromptTemplate] | None = None,
+        decoding: Decoding | None = None,
+    ) -> None:
+        if metric not in TASK_METRICS:
+            raise ConfigError(f"unknown task metric {metric!r}; choose from {', '.join(TASK_METRICS)}")
+        self.metric = metric
+        self.answerer = Answerer(
+            reader=reader, templates=templates or build_templates(), decoding=decoding or Decoding()
+        )
+        self.__name__ = f"task_{metric}"
+        self._baseline: dict[tuple[str, str], float] = {}
+        self.last_answers: list[str] = []
+
+    def scores(
+        self,
+        questions: Sequence[Question],
+        rationales: Sequence[str],
+        answers: Sequence[Sequence[str]],
+        metric: TaskMetric | None = None,
+    ) -> list[float]:
+        """The metric (default: the configured one) for each (question, rationale); the reader's
+        answers are kept in ``last_answers``."""
+        metric = metric or self.metric
+        readings = self.answerer.read_rationales(questions, rationales)
+        self.last_answers = [r.answer for r in readings]
+        if metric == "f1":
+            return [best_f1(r.answer, gold) for r, gold in zip(readings, answers, strict=True)]
+        em = [best_exact_match(r.answer, gold) for r, gold in zip(readings, answers, strict=True)]
+        if metric == "em":
+            return em
+        baseline = self.baseline(questions, answers)
+        return [e - b for e, b in zip(em, baseline, strict=True)]
+
+    def baseline(self, questions: Sequence[Question], answers: Sequence[Sequence[str]]) -> list[float]:
+        """The reader's standard-prompting EM per question (each distinct question computed once)."""
+        todo = {}
+        for question, gold in zip(questions, answers, strict=True):
+            key = (question.question, question.context)
+            if key not in self._baseline:
+                todo[key] = (question, gold)
+        if todo:
+            pending = list(todo.values())
+            standard = self.answerer.run(Method(MethodKind.STANDARD), [q for q, _ in pending])
+            for (question, gold), answer in zip(pending, standard, strict=True):
+                self._baseline[(question.question, question.context)] = best_exact_match(answer.answer, gold)
+        return [self._baseline[(q.question, q.context)] for q in questions]
+
+    def __call__(
+        self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
+    ) -> list[float]:
+        questions, rationales, answers = read_columns(completions, columns)
+        return self.scores(questions, rationales, answers)
