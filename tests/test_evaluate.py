@@ -148,3 +148,34 @@ def test_dataset_selection_dedups_ids_across_files_and_names_bad_specs(shared_da
 
     with pytest.raises(GuidedCotError, match="neither hotpotqa nor 2wiki nor an existing file"):
         select_examples("nope.json", shared_data, split="dev", limit=None)
+
+
+def test_aspects_are_judged_per_rationale_and_reported_with_cis(shared_data: Path, tmp_path: Path) -> None:
+    golds = gold_reader(shared_data)
+
+    def probabilities(request: GenerationRequest) -> dict[str, float]:
+        # the reader's own reasoning names the gold answer: rated higher than the student's
+        text = request_text(request)
+        return {"yes": 0.9, "no": 0.1} if "the context says" in text else {"yes": 0.2, "no": 0.8}
+
+    reader = CachedLanguageModel(FakeLanguageModel(golds._answer, name="judge", choices=probabilities))
+    student = CachedLanguageModel(FakeLanguageModel(lambda r: "A rationale that names nothing."))
+    settings = config(tmp_path, aspects=True, datasets=["hotpotqa"])
+    settings.judge.aspects = ["fluency", "factuality"]
+    result = evaluate_to_folder(
+        settings, reader=reader, student=student, out_dir=tmp_path / "run", data_dir=shared_data
+    )
+    rows = {(a.method, a.aspect): a for a in result.summary.aspects}
+    assert rows[("cot", "fluency")].mean == pytest.approx(0.9)
+    assert rows[("guided", "R_aspect")].mean == pytest.approx(0.4) and rows[("guided", "R_aspect")].n == 5
+    assert ("standard", "fluency") not in rows  # standard prompting writes no rationale
+    by_id = [r for r in result.records if r.method == "guided"]
+    assert by_id[0].aspects == pytest.approx({"fluency": 0.2, "factuality": 0.2})
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {a["aspect"] for a in metrics["aspects"]} == {"fluency", "factuality", "R_aspect"}
+    assert "first-token log-probabilities" in metrics["facts"]["judge"]
+    assert metrics["prompt_versions"]["fluency"].startswith("judge-fluency-v1-")
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "## Rationale quality" in report
+    assert "| hotpotqa | cot | 5 | 0.90 [0.90, 0.90] | 0.90 [0.90, 0.90] | 1.80 [1.80, 1.80] |" in report
+    assert 'id="aspects"' in (tmp_path / "run" / "report.html").read_text()

@@ -67,6 +67,12 @@ def evaluate_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")
     ] = False,
+    aspects: Annotated[
+        bool,
+        typer.Option(
+            "--aspects", help="Also judge every rationale on the eight quality aspects (reader as judge)."
+        ),
+    ] = False,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
@@ -75,6 +81,8 @@ def evaluate_command(
     settings = _apply_options(
         settings, methods, dataset, limit, split, student, reader, out, data_dir, no_cache
     )
+    if aspects:
+        settings.aspects = True
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
     data_root = resolve_data_dir(settings.data_dir) if any(map(names_a_dataset, settings.datasets)) else None

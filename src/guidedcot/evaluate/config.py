@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from guidedcot import defaults
 from guidedcot.data import ContextMode
 from guidedcot.llm.config import ModelConfig
-from guidedcot.prompts import PromptsConfig
+from guidedcot.prompts import JudgeConfig, PromptsConfig
 
 
 def _reader() -> ModelConfig:
@@ -61,3 +61,11 @@ class EvaluateConfig:
     bootstrap_samples: int = field(default=1000, metadata={"help": "Resamples of the 95% bootstrap CIs."})
     out: str | None = field(default=None, metadata={"help": "Run folder; default runs/evaluate-<timestamp>."})
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
+    aspects: bool = field(
+        default=False,
+        metadata={
+            "help": "Judge every rationale on the quality aspects with the reader as judge "
+            "(one short reader call per aspect and rationale, sharing the rationale's prefix)."
+        },
+    )
+    judge: JudgeConfig = field(default_factory=JudgeConfig)

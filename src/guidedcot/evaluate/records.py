@@ -36,6 +36,8 @@ class PredictionRecord:
     cached_calls: int
     missing_prediction: int
     samples: list[dict[str, Any]] = field(default_factory=list)
+    aspects: dict[str, float] | None = None
+    aspect_total: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""

@@ -22,6 +22,7 @@ from guidedcot.llm.types import LanguageModel
 from guidedcot.pipeline import Answerer, Decoding, Method, Question
 from guidedcot.progress import ProgressHook
 from guidedcot.prompts import PromptTemplate, build_templates
+from guidedcot.rewards import AspectJudge
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class EvaluationResult:
     seconds: float
     selections: list[Selection]
     templates: dict[str, PromptTemplate]
+    judge: AspectJudge | None = None
 
 
 def parse_methods(config: EvaluateConfig) -> list[Method]:
@@ -70,6 +72,7 @@ def run_evaluation(
     selections = [
         select_examples(spec, data_dir, split=config.split, limit=config.limit) for spec in config.datasets
     ]
+    judge = AspectJudge(reader, config.judge, seed=config.seed) if config.aspects else None
     total = sum(len(s.examples) for s in selections) * len(methods)
     done = 0
     records: list[PredictionRecord] = []
@@ -92,10 +95,13 @@ def run_evaluation(
             # question + context prefix while it is still in their KV cache.
             for method in methods:
                 answers = answerer.run(method, questions)
-                by_method[method.name] += [
+                scored = [
                     score(e, q.context, method.name, a)
                     for e, q, a in zip(examples, questions, answers, strict=True)
                 ]
+                if judge is not None:
+                    judge_rationales(judge, questions, scored)
+                by_method[method.name] += scored
                 done += len(questions)
                 if progress:
                     progress(f"{selection.name} {method.name}", done, total)
@@ -103,4 +109,12 @@ def run_evaluation(
             records += by_method[method.name]
     summary = summarize(records, bootstrap_samples=config.bootstrap_samples, seed=config.seed)
     seconds = time.perf_counter() - started
-    return EvaluationResult(records, summary, seconds, selections, templates)
+    return EvaluationResult(records, summary, seconds, selections, templates, judge)
+
+
+def judge_rationales(judge: AspectJudge, questions: list[Question], records: list[PredictionRecord]) -> None:
+    """Fill the aspect scores of every record that has a rationale (one batch to the judge)."""
+    chosen = [(q, r) for q, r in zip(questions, records, strict=True) if r.rationale is not None]
+    judged = judge.judge_all([q for q, _ in chosen], [r.rationale or "" for _, r in chosen])
+    for (_, record), scores in zip(chosen, judged, strict=True):
+        record.aspects, record.aspect_total = scores.scores, scores.total

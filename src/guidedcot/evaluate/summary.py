@@ -5,7 +5,7 @@ and per-method diagnostics (rationale length, gold answer in rationale, cost per
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from typing import Any
 
@@ -48,18 +48,41 @@ class Diagnostics:
 
 
 @dataclass(frozen=True)
+class AspectRow:
+    """Mean judge score of one aspect (or ``R_aspect``, their weighted sum) with its 95% bootstrap
+    interval, over the judged rationales of one dataset x method."""
+
+    dataset: str
+    method: str
+    aspect: str
+    n: int
+    mean: float
+    low: float
+    high: float
+
+
+TOTAL_ASPECT = "R_aspect"
+
+
+@dataclass(frozen=True)
 class Summary:
-    """All score rows and diagnostics of one evaluation, in a stable order."""
+    """All score rows, diagnostics and (when judged) aspect rows of one evaluation, in a stable order."""
 
     scores: list[ScoreRow]
     diagnostics: list[Diagnostics]
+    aspects: list[AspectRow] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
             "scores": [asdict(r) for r in self.scores],
             "diagnostics": [asdict(d) for d in self.diagnostics],
+            "aspects": [asdict(a) for a in self.aspects],
         }
+
+    def aspect_names(self) -> list[str]:
+        """The judged aspects in order, ``R_aspect`` last."""
+        return list(dict.fromkeys(a.aspect for a in self.aspects))
 
     def overall(self) -> list[ScoreRow]:
         """The rows over all question types."""
@@ -75,13 +98,36 @@ def summarize(
         groups.setdefault((record.dataset, record.method), []).append(record)
     scores: list[ScoreRow] = []
     diagnostics: list[Diagnostics] = []
+    aspects: list[AspectRow] = []
     for (dataset, method), group in groups.items():
         types = sorted({r.type for r in group})
         for kind in [ALL_TYPES, *types]:
             chosen = group if kind == ALL_TYPES else [r for r in group if r.type == kind]
             scores.append(_score_row(dataset, method, kind, chosen, bootstrap_samples, seed))
         diagnostics.append(_diagnostics(dataset, method, group))
-    return Summary(scores=scores, diagnostics=diagnostics)
+        aspects += _aspect_rows(dataset, method, group, bootstrap_samples, seed)
+    return Summary(scores=scores, diagnostics=diagnostics, aspects=aspects)
+
+
+def _aspect_rows(
+    dataset: str, method: str, records: Sequence[PredictionRecord], samples: int, seed: int
+) -> list[AspectRow]:
+    judged = [r for r in records if r.aspects is not None]
+    if not judged:
+        return []
+    columns = {name: [r.aspects[name] for r in judged] for name in judged[0].aspects or {}}  # type: ignore[index]
+    columns[TOTAL_ASPECT] = [r.aspect_total or 0.0 for r in judged]
+    return [
+        AspectRow(
+            dataset,
+            method,
+            name,
+            len(values),
+            fmean(values),
+            *bootstrap_ci(values, samples=samples, seed=seed),
+        )
+        for name, values in columns.items()
+    ]
 
 
 def _score_row(

@@ -10,8 +10,8 @@ from html import escape
 from typing import Any
 
 from guidedcot.evaluate.records import PredictionRecord
-from guidedcot.evaluate.summary import ALL_TYPES, Summary
-from guidedcot.report.markdown import pct
+from guidedcot.evaluate.summary import ALL_TYPES, TOTAL_ASPECT, Summary
+from guidedcot.report.markdown import aspect_cell, pct
 
 _STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #1d2327; }
@@ -102,6 +102,25 @@ def _diagnostics_table(summary: Summary) -> str:
     return f'<table id="diagnostics"><thead>{head}</thead><tbody>{"".join(body)}</tbody></table>'
 
 
+def _aspect_table(summary: Summary) -> str:
+    """Mean judge score per aspect with its CI, one row per dataset x method ('' when not judged)."""
+    if not summary.aspects:
+        return ""
+    names = summary.aspect_names()
+    cells = {(a.dataset, a.method, a.aspect): a for a in summary.aspects}
+    head = "<tr><th>dataset</th><th>method</th><th>n</th>" + "".join(f"<th>{escape(n)}</th>" for n in names)
+    body = []
+    for dataset, method in dict.fromkeys((a.dataset, a.method) for a in summary.aspects):
+        n = cells[(dataset, method, TOTAL_ASPECT)].n
+        row = "".join(f"<td>{aspect_cell(cells[(dataset, method, name)])}</td>" for name in names)
+        body.append(f"<tr><td>{escape(dataset)}</td><td>{escape(method)}</td><td>{n}</td>{row}</tr>")
+    return (
+        "<h2>Rationale quality</h2><p>Judge score per aspect in [0, 1], mean over the judged rationales, "
+        f"with 95% bootstrap CIs; {TOTAL_ASPECT} is their weighted sum.</p>"
+        f'<table id="aspects"><thead>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
+
+
 def _example(index: int, record: PredictionRecord) -> str:
     correct = record.em == 1.0
     verdict = '<span class="badge ok">correct</span>' if correct else '<span class="badge wrong">wrong</span>'
@@ -119,6 +138,9 @@ def _example(index: int, record: PredictionRecord) -> str:
     ]
     if record.rationale is not None:
         parts.append(f"<dt>Rationale</dt><dd><pre>{escape(record.rationale)}</pre></dd>")
+    if record.aspects is not None:
+        judged = ", ".join(f"{escape(a)} {v:.2f}" for a, v in record.aspects.items())
+        parts.append(f"<dt>Aspects</dt><dd>{judged} · {TOTAL_ASPECT} {record.aspect_total:.2f}</dd>")
     parts.append(f"<dt>Reader output</dt><dd><pre>{escape(record.reader_output)}</pre></dd>")
     if record.samples:
         votes = ", ".join(escape(s["answer"]) or "(empty)" for s in record.samples)
@@ -159,7 +181,7 @@ def render_html(
         f'<title>{escape(title)}</title><link rel="icon" href="data:,"><style>{_STYLE}</style></head><body>'
         f"<h1>{escape(title)}</h1><ul>{fact_items}</ul>"
         "<h2>Answer accuracy</h2><p>EM and F1 in %, mean over questions, with 95% bootstrap confidence intervals.</p>"
-        f"{_score_table(summary)}{chart_html}<h2>Diagnostics</h2>{_diagnostics_table(summary)}"
+        f"{_score_table(summary)}{chart_html}<h2>Diagnostics</h2>{_diagnostics_table(summary)}{_aspect_table(summary)}"
         f'<h2>Examples</h2>{filters}<div id="examples">{examples}</div>'
         f"<script>{_SCRIPT}</script></body></html>\n"
     )

@@ -5,12 +5,41 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from guidedcot.evaluate.summary import ALL_TYPES, Summary
+from guidedcot.evaluate.summary import ALL_TYPES, TOTAL_ASPECT, AspectRow, Summary
 
 
 def pct(value: float | None) -> str:
     """A share as a percentage with one decimal, or an en dash for none."""
     return "–" if value is None else f"{100 * value:.1f}"
+
+
+def aspect_cell(row: AspectRow) -> str:
+    """``mean [low, high]`` of an aspect row, two decimals."""
+    return f"{row.mean:.2f} [{row.low:.2f}, {row.high:.2f}]"
+
+
+def aspect_markdown(summary: Summary) -> list[str]:
+    """The rationale-quality table (one column per aspect), or nothing when no rationale was judged."""
+    if not summary.aspects:
+        return []
+    names = summary.aspect_names()
+    cells = {(a.dataset, a.method, a.aspect): a for a in summary.aspects}
+    groups = list(dict.fromkeys((a.dataset, a.method) for a in summary.aspects))
+    lines = [
+        "",
+        "## Rationale quality",
+        "",
+        "Judge score per aspect in [0, 1] (P(yes) / (P(yes) + P(no))), mean over the judged rationales, "
+        f"with 95% bootstrap CIs; {TOTAL_ASPECT} is their weighted sum.",
+        "",
+        "| dataset | method | n | " + " | ".join(names) + " |",
+        "| --- | --- | ---: |" + " ---: |" * len(names),
+    ]
+    for dataset, method in groups:
+        n = cells[(dataset, method, TOTAL_ASPECT)].n
+        row = " | ".join(aspect_cell(cells[(dataset, method, name)]) for name in names)
+        lines.append(f"| {dataset} | {method} | {n} | {row} |")
+    return lines
 
 
 def render_markdown(summary: Summary, *, title: str, facts: Mapping[str, Any]) -> str:
@@ -51,5 +80,6 @@ def render_markdown(summary: Summary, *, title: str, facts: Mapping[str, Any]) -
             f"{d.reader_prompt_tokens:.0f} | {d.reader_completion_tokens:.1f} | {d.student_tokens:.0f} | "
             f"{pct(d.missing_prediction)} | {pct(d.cache_hit_rate)} |"
         )
+    lines += aspect_markdown(summary)
     lines += ["", "![EM and F1 per method](chart.png)", ""]
     return "\n".join(lines)

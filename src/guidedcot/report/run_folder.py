@@ -96,11 +96,21 @@ def write_run_folder(
         "prompts": ", ".join(t.version for t in templates.values()),
         "seconds": f"{result.seconds:.0f}",
     }
+    if result.judge is not None:
+        how = (
+            "P(yes) / (P(yes) + P(no)) from first-token log-probabilities"
+            if result.judge.uses_logprobs
+            else "yes/no parsed from the judge's text (the backend gives no log-probabilities)"
+        )
+        facts["judge"] = f"{reader.identity} on {', '.join(result.judge.prompts)}: {how}"
     metrics = {
         **summary.to_json(),
         "facts": facts,
         "usage": {"reader": _usage(reader), "student": _usage(student) if uses_student else None},
-        "prompt_versions": {name: t.version for name, t in templates.items()},
+        "prompt_versions": {
+            **{name: t.version for name, t in templates.items()},
+            **(result.judge.versions if result.judge is not None else {}),
+        },
     }
     write_json_atomic(out_dir / "metrics.json", metrics)
     title = "guidedcot evaluation: " + ", ".join(dict.fromkeys(r.method for r in records))
