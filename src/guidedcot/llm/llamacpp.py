@@ -67,6 +67,7 @@ class LlamaCppLanguageModel:
         self._identity = f"llamacpp:{identity}"
         logger.debug("loading %s into llama.cpp (%d slots of %d tokens)", gguf_path, n_parallel, n_ctx)
         self._server = xllamacpp.Server(params)
+        self.prompt_tokens = 0
         self.cached_prompt_tokens = 0
 
     @property
@@ -83,13 +84,18 @@ class LlamaCppLanguageModel:
             return self._server.handle_chat_completions
         return self._server.handle_completions
 
-    def _one(self, request: GenerationRequest) -> Generation:
-        endpoint, body = request_body(request)
+    def _post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One request to the in-process server, counting prompt tokens and those reused from a slot."""
         body["cache_prompt"] = self._prefix_reuse
         response = self._handler(endpoint)(body)
-        details = (response.get("usage") or {}).get("prompt_tokens_details") or {}
-        self.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
-        return parse_response(response, endpoint)
+        usage = response.get("usage") or {}
+        self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+        self.cached_prompt_tokens += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        return response
+
+    def _one(self, request: GenerationRequest) -> Generation:
+        endpoint, body = request_body(request)
+        return parse_response(self._post(endpoint, body), endpoint)
 
     def _map(
         self, function: Callable[[GenerationRequest], T], requests: Sequence[GenerationRequest]
@@ -107,11 +113,6 @@ class LlamaCppLanguageModel:
         self, requests: Sequence[GenerationRequest], options: Sequence[str]
     ) -> list[dict[str, float]]:
         def one(request: GenerationRequest) -> dict[str, float]:
-            endpoint, body = choice_body(request, None)
-            body["cache_prompt"] = self._prefix_reuse
-            response = self._handler(endpoint)(body)
-            details = (response.get("usage") or {}).get("prompt_tokens_details") or {}
-            self.cached_prompt_tokens += int(details.get("cached_tokens") or 0)
-            return option_logprobs(response, options)
+            return option_logprobs(self._post(*choice_body(request, None)), options)
 
         return self._map(one, requests)
