@@ -15,6 +15,7 @@ from guidedcot.cli.demo_cmd import demo_command
 from guidedcot.cli.distill_cmd import distill_app
 from guidedcot.cli.evaluate_cmd import evaluate_command
 from guidedcot.cli.models_cmd import models_app
+from guidedcot.cli.rl_cmd import rl_command
 from guidedcot.errors import GuidedCotError
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ app.command("data")(data_command)
 app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_command)
 app.add_typer(distill_app, name="distill")
+app.command("rl")(rl_command)
 app.command("demo")(demo_command)
 
 

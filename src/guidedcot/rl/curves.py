@@ -1,0 +1,36 @@
+"""The PNG of an RL run's training curves, drawn from its metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CURVES = (
+    ("reward_mean", "reward (mean)"),
+    ("kl", "KL to the reference (per rationale)"),
+    ("entropy", "entropy (per token)"),
+    ("rationale_tokens", "rationale tokens"),
+)
+
+
+def plot_curves(metrics: Path, png: Path) -> None:
+    """Reward, KL, entropy and rationale length per step (and the dev EM where it was measured)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    figure, axes = plt.subplots(1, len(CURVES) + 1, figsize=(4 * (len(CURVES) + 1), 3.2))
+    steps = [r["step"] for r in records]
+    for axis, (key, title) in zip(axes, CURVES, strict=False):
+        axis.plot(steps, [r.get(key, float("nan")) for r in records], marker=".")
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel("step")
+    evaluated = [r for r in records if "eval_em" in r]
+    axes[-1].plot([r["step"] for r in evaluated], [r["eval_em"] for r in evaluated], marker="o")
+    axes[-1].set_title("reader EM on held-out questions", fontsize=9)
+    axes[-1].set_xlabel("step")
+    figure.tight_layout()
+    figure.savefig(png, dpi=100)
+    plt.close(figure)

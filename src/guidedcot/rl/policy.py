@@ -1,0 +1,154 @@
+"""The student as a policy: sampling rationales, and per-token log-probabilities, entropies and
+values of given rationales, for causal and seq2seq students alike.
+
+A rollout batch keeps the layout `generate` produces: causal students see ``[left-padded prompt |
+right-padded response]`` (one row per rationale); seq2seq students get the prompt as encoder input
+and the response as decoder labels. ``response_mask`` marks the real response tokens, EOS included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class ValueHead(nn.Module):
+    """A scalar value per position from the last hidden state (PPO's critic)."""
+
+    def __init__(self, hidden_size: int) -> None:
+        super().__init__()
+        self.summary = nn.Linear(hidden_size, 1)
+        nn.init.normal_(self.summary.weight, std=1.0 / (hidden_size + 1))
+        nn.init.zeros_(self.summary.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.summary(hidden.to(self.summary.weight.dtype)).squeeze(-1)
+
+
+class PolicyModel(nn.Module):
+    """The student with an optional value head, as one module (so DDP wraps and syncs both)."""
+
+    def __init__(self, model: Any, *, seq2seq: bool, with_value_head: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.seq2seq = seq2seq
+        hidden = (
+            model.config.get_text_config().hidden_size
+            if hasattr(model.config, "get_text_config")
+            else model.config.hidden_size
+        )
+        self.value_head = ValueHead(hidden) if with_value_head else None
+
+    def forward(
+        self, **tensors: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(log-probabilities of the response tokens, entropies, values), each [rows, response tokens],
+        from the tensors of a `RolloutTensors` (its ``as_kwargs``)."""
+        batch = RolloutTensors(**tensors)  # type: ignore[arg-type]
+        want_hidden = self.value_head is not None
+        if self.seq2seq:
+            output = self.model(
+                input_ids=batch.prompt_ids,
+                attention_mask=batch.prompt_mask,
+                decoder_input_ids=batch.decoder_input_ids,
+                decoder_attention_mask=batch.decoder_mask,
+                output_hidden_states=want_hidden,
+            )
+            logits = output.logits
+            hidden = output.decoder_hidden_states[-1] if want_hidden else None
+        else:
+            ids = torch.cat([batch.prompt_ids, batch.response_ids], dim=1)
+            mask = torch.cat([batch.prompt_mask, batch.response_mask], dim=1)
+            positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+            output = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=want_hidden
+            )
+            start = batch.prompt_ids.shape[1] - 1  # the position that predicts the first response token
+            width = batch.response_ids.shape[1]
+            logits = output.logits[:, start : start + width]
+            hidden = output.hidden_states[-1][:, start : start + width] if want_hidden else None
+        logits = logits.float()
+        log_probs = torch.log_softmax(logits, dim=-1)
+        token_logprobs = log_probs.gather(-1, batch.response_ids.unsqueeze(-1)).squeeze(-1)
+        entropy = -(log_probs.exp() * log_probs).sum(-1)
+        values = self.value_head(hidden) if self.value_head is not None and hidden is not None else None
+        return token_logprobs, entropy, values
+
+
+@dataclass
+class RolloutTensors:
+    """Token ids and masks of a batch of (prompt, response) rows, on one device."""
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    response_ids: torch.Tensor
+    response_mask: torch.Tensor
+    decoder_input_ids: torch.Tensor | None = None
+    decoder_mask: torch.Tensor | None = None
+
+    def as_kwargs(self) -> dict[str, torch.Tensor | None]:
+        """The tensors by name, as `PolicyModel.forward` takes them (plain kwargs travel through DDP)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def rows(self, index: torch.Tensor) -> RolloutTensors:
+        """The rows at ``index`` (a minibatch)."""
+        return RolloutTensors(**{k: v[index] if v is not None else None for k, v in self.as_kwargs().items()})
+
+
+def sample_responses(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[list[int]],
+    *,
+    seq2seq: bool,
+    max_new_tokens: int,
+    temperature: float,
+    top_p: float,
+    generator_seed: int,
+    device: str | torch.device,
+) -> RolloutTensors:
+    """Sample one response per prompt from ``model`` (no cache in between: these are the policy's own
+    samples) and lay the batch out for `PolicyModel.forward`."""
+    pad = tokenizer.pad_token_id
+    eos = tokenizer.eos_token_id
+    width = max(len(p) for p in prompts)
+    if seq2seq:  # right padding for the encoder
+        prompt_ids = torch.tensor([p + [pad] * (width - len(p)) for p in prompts], device=device)
+        prompt_mask = torch.tensor([[1] * len(p) + [0] * (width - len(p)) for p in prompts], device=device)
+    else:  # left padding, as generation needs
+        prompt_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
+        prompt_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
+    torch.manual_seed(generator_seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(generator_seed)
+    with torch.no_grad():
+        output = model.generate(
+            input_ids=prompt_ids,
+            attention_mask=prompt_mask,
+            do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else None,
+            top_p=top_p if temperature > 0 else None,
+            top_k=None,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=pad,
+            eos_token_id=eos,
+        )
+    response = output[:, 1:] if seq2seq else output[:, width:]
+    response_mask = _until_eos(response, eos)
+    response = torch.where(response_mask.bool(), response, torch.full_like(response, pad))
+    tensors = RolloutTensors(prompt_ids, prompt_mask, response, response_mask)
+    if seq2seq:
+        start = torch.full_like(response[:, :1], model.config.decoder_start_token_id)
+        tensors.decoder_input_ids = torch.cat([start, response[:, :-1]], dim=1)
+        tensors.decoder_mask = torch.cat([torch.ones_like(start), response_mask[:, :-1]], dim=1)
+    return tensors
+
+
+def _until_eos(tokens: torch.Tensor, eos: int) -> torch.Tensor:
+    """1 up to and including each row's first EOS (everything when a row has none), else 0."""
+    is_eos = tokens == eos
+    after = (is_eos.cumsum(dim=1) - is_eos.long()) > 0  # strictly after the first EOS
+    return (~after).long()
