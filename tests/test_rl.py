@@ -118,3 +118,78 @@ def test_bad_settings_are_refused_before_loading() -> None:
         check_config(load_config(RLConfig, overrides=["algo=a2c"]))
     with pytest.raises(ConfigError, match="group_size >= 2"):
         check_config(load_config(RLConfig, overrides=["algo=grpo", "group_size=1"]))
+
+
+def cli_rl(out: Path, student: Path, reader: str, *extra: str) -> list[str]:
+    return [
+        "-m", "guidedcot.cli.app", "rl", "--algo", "grpo", "--reward", "task", "--student", str(student),
+        "--reader", reader, "--out", str(out), "--set", "datasets=hotpotqa:train", "--set", "limit=8",
+        "--set", "questions_per_step=2", "--set", "group_size=2", "--set", "rationale_tokens=8",
+        "--set", "max_prompt_tokens=200", "--set", "minibatch_size=2", "--set", "eval_limit=1",
+        "--set", "eval_datasets=hotpotqa:dev", "--set", "reader.n_ctx=1024", *extra,
+    ]  # fmt: skip
+
+
+def test_a_killed_rl_run_resumes_at_its_checkpoint_with_the_same_data_order(
+    tmp_path: Path, tiny_llama: Path, shared_data: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from guidedcot.rl.data import step_indices
+
+    out = tmp_path / "killed"
+    args = [sys.executable, *cli_rl(out, tiny_llama, "smollm2", "--steps", "6", "--set", "save_every=2",
+                                    "--set", f"cache={tmp_path / 'cache.sqlite'}")]  # fmt: skip
+    env = {**os.environ, "GUIDEDCOT_DATA": str(shared_data)}
+    process = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+    )
+    deadline = time.monotonic() + 600
+    while not (out / "checkpoints" / "step-2").exists():
+        assert process.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no checkpoint step-2 within 600 s"
+        time.sleep(0.1)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "final").exists()
+    refused = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+    done = subprocess.run([*args, "--resume"], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed from step" in done.stderr
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    from guidedcot.data.selection import select_examples
+
+    ids = [e.id for e in select_examples("hotpotqa:train", shared_data, split="train", limit=8).examples]
+    for record in records:
+        assert record["question_ids"] == [ids[i] for i in step_indices(record["step"] - 1, 8, 2, 0)]
+    assert (out / "final" / "config.json").exists()
+
+
+def test_two_cpu_processes_share_one_reader_server(
+    tmp_path: Path, tiny_llama: Path, shared_data: Path, llama_server_process
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    accelerate = Path(sys.executable).with_name("accelerate")
+    env = {**os.environ, "GUIDEDCOT_DATA": str(shared_data)}
+    with llama_server_process("smollm2", n_ctx=1024, n_parallel=2) as (_, url):
+        command = [
+            str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+            "--mixed_precision", "no", "--dynamo_backend", "no",
+            *cli_rl(tmp_path / "ddp", tiny_llama, url, "--steps", "2", "--set", "reader.http_model=smollm2",
+                    "--set", "cache=none"),
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    records = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["world_size"] for r in records] == [2, 2]
+    assert len(records[0]["question_ids"]) == 2  # the step's 2 questions, one per process
+    assert (tmp_path / "ddp" / "checkpoints" / "step-2" / "rng-1.pt").exists()  # every rank's RNG saved
