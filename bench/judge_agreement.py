@@ -122,11 +122,12 @@ def main() -> None:
     parser.add_argument("--out", default="bench/.cache/judge_agreement.json")
     parser.add_argument("--questions-json", default=None, help="JSON {aspect: question} overriding prompts.")
     parser.add_argument("--batch", type=int, default=4, help="Pairs sent to the judge together.")
+    parser.add_argument("--slots", type=int, default=2, help="llama.cpp slots (rationales judged at once).")
     args = parser.parse_args()
 
     pairs = build_pairs(args.pairs, seed=0)
     questions = json.loads(Path(args.questions_json).read_text()) if args.questions_json else {}
-    backend = load_backend(args.judge, "llamacpp", n_ctx=2048, n_parallel=1)
+    backend = load_backend(args.judge, "llamacpp", n_ctx=2048, n_parallel=args.slots)
     model = CachedLanguageModel(backend, GenerationCache(args.cache))
     judge = AspectJudge(model, JudgeConfig(questions=questions))
     began = time.perf_counter()

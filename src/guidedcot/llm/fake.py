@@ -5,14 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from guidedcot.llm.types import Generation, GenerationRequest
+from guidedcot.llm.types import Generation, GenerationRequest, request_text
 
-
-def request_text(request: GenerationRequest) -> str:
-    """The prompt, or the chat messages joined as ``role: content`` lines."""
-    if request.prompt is not None:
-        return request.prompt
-    return "\n".join(f"{m.role}: {m.content}" for m in request.messages or ())
+__all__ = ["FakeLanguageModel", "request_text"]
 
 
 class FakeLanguageModel:

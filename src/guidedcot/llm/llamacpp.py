@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from guidedcot import defaults
 from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
-from guidedcot.llm.types import Generation, GenerationRequest
+from guidedcot.llm.types import Generation, GenerationRequest, request_text
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -42,6 +42,23 @@ def server_params(
     params.cache_prompt = prefix_reuse
     params.warmup = False
     return params
+
+
+def prefix_chains(requests: Sequence[GenerationRequest], share: float = 0.5) -> list[list[int]]:
+    """Indices of ``requests`` cut into runs of consecutive requests whose prompt texts share at least
+    ``share`` of the shorter one as a common prefix (the judge's aspects of one rationale, the k
+    rationales of one question)."""
+    texts = [request_text(r) for r in requests]
+    chains: list[list[int]] = []
+    for index, text in enumerate(texts):
+        if chains:
+            previous = texts[chains[-1][-1]]
+            common = len(os.path.commonprefix([previous, text]))  # noqa: RUF071 - character-wise on purpose
+            if common >= share * min(len(previous), len(text)):
+                chains[-1].append(index)
+                continue
+        chains.append([index])
+    return chains
 
 
 class LlamaCppLanguageModel:
@@ -100,11 +117,22 @@ class LlamaCppLanguageModel:
     def _map(
         self, function: Callable[[GenerationRequest], T], requests: Sequence[GenerationRequest]
     ) -> list[T]:
-        """``function`` over the requests, ``n_parallel`` at a time (the server batches them)."""
+        """``function`` over the requests, ``n_parallel`` at a time (the server batches them).
+
+        Consecutive requests that share most of their prompt form a chain that one worker sends in
+        order, so each chain stays on one slot and reuses its prefix there; chains run in parallel.
+        """
         if len(requests) <= 1 or self._n_parallel == 1:
             return [function(request) for request in requests]
+        results: list[Any] = [None] * len(requests)
+
+        def run(chain: list[int]) -> None:
+            for index in chain:
+                results[index] = function(requests[index])
+
         with ThreadPoolExecutor(max_workers=self._n_parallel) as pool:
-            return list(pool.map(function, requests))
+            list(pool.map(run, prefix_chains(requests)))
+        return results
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         return self._map(self._one, requests)

@@ -68,6 +68,13 @@ def chat_request(messages: Sequence[tuple[str, str]], **params: object) -> Gener
     return GenerationRequest(messages=tuple(Message(r, c) for r, c in messages), **params)  # type: ignore[arg-type]
 
 
+def request_text(request: GenerationRequest) -> str:
+    """The prompt, or the chat messages joined as ``role: content`` lines."""
+    if request.prompt is not None:
+        return request.prompt
+    return "\n".join(f"{m.role}: {m.content}" for m in request.messages or ())
+
+
 @dataclass(frozen=True)
 class Generation:
     """One result: the text, why it stopped (``stop`` or ``length``) and token counts."""

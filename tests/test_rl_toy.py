@@ -1,0 +1,59 @@
+"""A toy task with a known reward on the real SmolLM2: rationales that use the word "is" earn 1.
+A few dozen steps of PPO and of GRPO must raise the mean reward clearly above where it started."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+import pytest
+
+from guidedcot.config import load_config
+from guidedcot.llm import FakeLanguageModel
+from guidedcot.rewards import RewardSet, completion_text
+from guidedcot.rl import RLConfig, train_rl
+
+pytestmark = pytest.mark.slow
+TARGET = re.compile(r"\bis\b", re.IGNORECASE)
+
+
+def names_the_target(prompts: Any = None, completions: Any = (), **_: Any) -> list[float]:
+    """1.0 for a completion that uses the target word, else 0.0."""
+    return [1.0 if TARGET.search(completion_text(c)) else 0.0 for c in completions]
+
+
+@pytest.mark.parametrize(
+    ("algo", "overrides"),
+    [
+        ("grpo", ["group_size=4", "learning_rate=2e-5", "kl_coef=0.01"]),
+        (
+            "ppo",
+            ["group_size=2", "learning_rate=2e-5", "kl_coef=0.01", "value_coef=0.5", "whiten_rewards=true"],
+        ),
+    ],
+)
+def test_rl_raises_a_known_reward_on_smollm2(
+    algo: str, overrides: list[str], tmp_path: Path, shared_data: Path
+) -> None:
+    config = load_config(
+        RLConfig,
+        overrides=[
+            f"algo={algo}", "student=smollm2", "datasets=hotpotqa:train", "limit=40", "questions_per_step=4",
+            "steps=24", "rationale_tokens=12", "max_prompt_tokens=72", "max_context_tokens=40",
+            "minibatch_size=8", "epochs_per_step=2", "target_kl=null", "temperature=1.0", "eval_limit=0",
+            "save_every=100", "cache=none", *overrides,
+        ],
+    )  # fmt: skip
+    config.out = str(tmp_path / algo)
+    result = train_rl(
+        config,
+        reader=FakeLanguageModel([], name="unused"),
+        data_dir=shared_data,
+        count_tokens=lambda text: len(text.split()),
+        rewards=RewardSet([names_the_target], [1.0]),
+    )
+    rewards = [r["reward_mean"] for r in result.metrics]
+    start, end = fmean(rewards[:6]), fmean(rewards[-6:])
+    assert end > start + 0.2, rewards
