@@ -70,7 +70,9 @@ def test_prefix_chains_keep_requests_sharing_a_prefix_together() -> None:
     from guidedcot.llm.llamacpp import prefix_chains
 
     context = "Context: " + "a long shared paragraph " * 20
-    requests = [
-        chat(f"{context} Rationale A. Aspect {i}?") for i in range(3)
-    ] + [chat(f"Another question entirely. Aspect {i}?") for i in range(2)] + [chat(f"{context} Rationale B.")]
+    requests = (
+        [chat(f"{context} Rationale A. Aspect {i}?") for i in range(3)]
+        + [chat(f"Another question entirely. Aspect {i}?") for i in range(2)]
+        + [chat(f"{context} Rationale B.")]
+    )
     assert prefix_chains(requests) == [[0, 1, 2], [3, 4], [5]]

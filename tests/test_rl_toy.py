@@ -1,5 +1,6 @@
 """A toy task with a known reward on the real SmolLM2: rationales that use the word "is" earn 1.
-A few dozen steps of PPO and of GRPO must raise the mean reward clearly above where it started."""
+A dozen steps of PPO and of GRPO (8 rationales each) must raise the mean reward clearly above where
+it started (about 0.2: SmolLM2 uses the word in about one rationale in five)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,8 @@ def names_the_target(prompts: Any = None, completions: Any = (), **_: Any) -> li
 @pytest.mark.parametrize(
     ("algo", "overrides"),
     [
-        ("grpo", ["group_size=4", "learning_rate=2e-5", "kl_coef=0.01"]),
-        (
-            "ppo",
-            ["group_size=2", "learning_rate=2e-5", "kl_coef=0.01", "value_coef=0.5", "whiten_rewards=true"],
-        ),
+        ("grpo", ["questions_per_step=2", "group_size=4"]),
+        ("ppo", ["questions_per_step=4", "group_size=2", "value_coef=0.5", "whiten_rewards=true"]),
     ],
 )
 def test_rl_raises_a_known_reward_on_smollm2(
@@ -40,10 +38,10 @@ def test_rl_raises_a_known_reward_on_smollm2(
     config = load_config(
         RLConfig,
         overrides=[
-            f"algo={algo}", "student=smollm2", "datasets=hotpotqa:train", "limit=40", "questions_per_step=4",
-            "steps=24", "rationale_tokens=12", "max_prompt_tokens=72", "max_context_tokens=40",
+            f"algo={algo}", "student=smollm2", "datasets=hotpotqa:train", "limit=40", "learning_rate=3e-5",
+            "steps=12", "rationale_tokens=12", "max_prompt_tokens=72", "max_context_tokens=40",
             "minibatch_size=8", "epochs_per_step=2", "target_kl=null", "temperature=1.0", "eval_limit=0",
-            "save_every=100", "cache=none", *overrides,
+            "save_every=100", "cache=none", "kl_coef=0.01", *overrides,
         ],
     )  # fmt: skip
     config.out = str(tmp_path / algo)
@@ -55,5 +53,5 @@ def test_rl_raises_a_known_reward_on_smollm2(
         rewards=RewardSet([names_the_target], [1.0]),
     )
     rewards = [r["reward_mean"] for r in result.metrics]
-    start, end = fmean(rewards[:6]), fmean(rewards[-6:])
+    start, end = fmean(rewards[:3]), fmean(rewards[-4:])
     assert end > start + 0.2, rewards
