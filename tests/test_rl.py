@@ -116,6 +116,8 @@ def test_seq2seq_student_runs(tmp_path: Path, shared_data: Path, smollm2_tokeniz
 def test_bad_settings_are_refused_before_loading() -> None:
     with pytest.raises(ConfigError, match="unknown algo"):
         check_config(load_config(RLConfig, overrides=["algo=a2c"]))
+    with pytest.raises(ConfigError, match="unknown reward"):
+        check_config(load_config(RLConfig, overrides=["reward=accuracy"]))
     with pytest.raises(ConfigError, match="group_size >= 2"):
         check_config(load_config(RLConfig, overrides=["algo=grpo", "group_size=1"]))
 

@@ -29,7 +29,15 @@ from guidedcot.metrics import best_exact_match, contains_answer
 from guidedcot.pipeline import Answerer, Decoding, Method, MethodKind, Question
 from guidedcot.progress import ProgressHook
 from guidedcot.prompts import build_templates
-from guidedcot.rewards import AspectJudge, AspectReward, RewardSet, TaskReward, reward_set
+from guidedcot.rewards import (
+    REWARD_MODES,
+    TASK_METRICS,
+    AspectJudge,
+    AspectReward,
+    RewardSet,
+    TaskReward,
+    reward_set,
+)
 from guidedcot.rl.checkpoint import (
     checkpoint_dirs,
     load_checkpoint,
@@ -71,6 +79,12 @@ def check_config(config: RLConfig) -> None:
     """Refuse inconsistent settings before any model is loaded."""
     if config.algo not in ALGOS:
         raise ConfigError(f"unknown algo {config.algo!r}; choose from {', '.join(ALGOS)}")
+    if config.reward not in REWARD_MODES:
+        raise ConfigError(f"unknown reward {config.reward!r}; choose from {', '.join(REWARD_MODES)}")
+    if config.task_metric not in TASK_METRICS:
+        raise ConfigError(
+            f"unknown task_metric {config.task_metric!r}; choose from {', '.join(TASK_METRICS)}"
+        )
     if config.algo in {"grpo", "rloo"} and config.group_size < 2:
         raise ConfigError(f"{config.algo} compares rationales of one question: set group_size >= 2")
     if config.steps < 1 or config.questions_per_step < 1 or config.minibatch_size < 1:
