@@ -16,7 +16,7 @@ from guidedcot.llm import FakeLanguageModel
 from guidedcot.rewards import RewardSet, completion_text
 from guidedcot.rl import RLConfig, train_rl
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a few minutes alone; more on a shared CPU
 TARGET = re.compile(r"\bis\b", re.IGNORECASE)
 
 
