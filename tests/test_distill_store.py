@@ -97,3 +97,15 @@ def test_training_set_keeps_correct_rationales_and_reports(
         build_training_set(store.records, criterion="bleu")
     train, held = split_by_question(kept, 0.34, seed=0)
     assert {e.id for e in train}.isdisjoint({e.id for e in held}) and len(held) == 2
+
+
+def test_resume_skips_a_half_written_checkpoint(tmp_path: Path) -> None:
+    from guidedcot.distill.train import last_checkpoint
+
+    for step, complete in ((2, True), (4, True), (6, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        if complete:  # the Trainer writes trainer_state.json last
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+    assert last_checkpoint(tmp_path / "none") is None

@@ -61,8 +61,16 @@ class _Encoded:
 
 
 def last_checkpoint(folder: Path) -> Path | None:
-    """The newest ``checkpoint-N`` folder, or None."""
-    checkpoints = [p for p in folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    """The newest complete ``checkpoint-N`` folder, or None.
+
+    The Trainer writes ``trainer_state.json`` last, so a folder without it is a checkpoint that a
+    killed run left half-written: resuming skips it and takes the one before.
+    """
+    checkpoints = [
+        p
+        for p in folder.glob("checkpoint-*")
+        if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
+    ]
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
