@@ -42,8 +42,17 @@ def load_config(cls: type[T], path: Path | str | None = None, overrides: list[st
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
-    """A plain-dict view of a config, for writing the resolved config into a run folder."""
-    return dataclasses.asdict(config)
+    """A plain-dict view of a config (enums as plain strings, tuples as lists), for writing the
+    resolved config into a run folder as YAML or JSON."""
+    return _plain(dataclasses.asdict(config))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, str) else value
 
 
 class _Raw(str):

@@ -39,9 +39,7 @@ def evaluate_to_folder(
 ) -> EvaluationResult:
     """Run the evaluation of ``config`` and write its run folder at ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(
-        out_dir / "config.yaml", yaml.safe_dump(_plain(config_to_dict(config)), sort_keys=False)
-    )
+    write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
     result = run_evaluation(
         config,
         reader=reader,
@@ -52,17 +50,6 @@ def evaluate_to_folder(
     )
     write_run_folder(out_dir, config, result, reader=reader, student=student)
     return result
-
-
-def _plain(value: Any) -> Any:
-    """Config values as plain YAML types (enums to strings)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 def _usage(model: LanguageModel | None) -> dict[str, Any] | None:

@@ -183,7 +183,7 @@ def train_rl(
 
     log = MetricsLog(out, enabled=accelerator.is_main_process, keep_through=start)
     if accelerator.is_main_process:
-        write_json_atomic(out / "config.json", _plain(config_to_dict(config)))
+        write_json_atomic(out / "config.json", config_to_dict(config))
     for step in range(start, config.steps):
         indices = step_indices(step, len(questions), config.questions_per_step, config.seed)
         mine = indices[rank::world]
@@ -209,7 +209,7 @@ def train_rl(
             scores = torch.tensor(batch.total, dtype=torch.float32, device=accelerator.device)
         with timer("forward"), torch.no_grad():
             old_logp, _, old_values = unwrapped(**rollout.as_kwargs())
-            ref_logp = reference_logprobs(unwrapped, reference, rollout, config.lora)
+            ref_logp = reference_logprobs(unwrapped, reference, rollout)
         mask = rollout.response_mask.float()
         kl = kl_penalty(old_logp, ref_logp, "k1") * mask
         if config.algo == "ppo":
@@ -304,7 +304,7 @@ def hash_seed(*parts: int) -> int:
 
 
 def reference_logprobs(
-    policy: PolicyModel, reference: PolicyModel | None, rollout: RolloutTensors, lora: bool
+    policy: PolicyModel, reference: PolicyModel | None, rollout: RolloutTensors
 ) -> torch.Tensor:
     """Token log-probabilities under the frozen reference (for LoRA: the base without its adapters)."""
     if reference is not None:
@@ -562,11 +562,3 @@ class MetricsLog:
         """Flush TensorBoard."""
         if self.writer is not None:
             self.writer.close()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return str(value) if isinstance(value, str) else value
