@@ -49,12 +49,17 @@ class GenerationRequest:
     @property
     def effective_seed(self) -> int:
         """The sampling seed: derived from seed and sample index, stable across runs and machines."""
-        digest = hashlib.sha256(f"{self.seed}:{self.sample_index}".encode()).digest()
-        return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+        return stable_seed(self.seed, self.sample_index)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready view (used in cache keys)."""
         return asdict(self)
+
+
+def stable_seed(*parts: int) -> int:
+    """A 31-bit seed from integers (sha256 of ``a:b:...``), the same on every run and machine."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 def chat(user: str, *, system: str | None = None, **params: object) -> GenerationRequest:

@@ -9,11 +9,12 @@ of a step's questions; gradients are synchronised; the reader should then be one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from guidedcot.atomic import write_json_atomic
 from guidedcot.config import config_to_dict
 from guidedcot.data.context import TokenCounter
 from guidedcot.errors import ConfigError, GuidedCotError
-from guidedcot.llm.types import LanguageModel
+from guidedcot.llm.types import LanguageModel, stable_seed
 from guidedcot.metrics import best_exact_match, contains_answer
 from guidedcot.pipeline import Answerer, Decoding, Method, MethodKind, Question
 from guidedcot.progress import ProgressHook
@@ -194,7 +195,7 @@ def train_rl(
             rollout = sample_responses(
                 unwrapped.model, tokenizer, [prompts[i] for i in mine for _ in range(config.group_size)],
                 seq2seq=student.seq2seq, max_new_tokens=config.rationale_tokens, temperature=config.temperature,
-                top_p=config.top_p, generator_seed=hash_seed(config.seed, step, rank), device=accelerator.device,
+                top_p=config.top_p, generator_seed=stable_seed(config.seed, step, rank), device=accelerator.device,
             )  # fmt: skip
             texts = tokenizer.batch_decode(
                 rollout.response_ids * rollout.response_mask, skip_special_tokens=True
@@ -294,15 +295,6 @@ def build_rewards(config: RLConfig, reader: LanguageModel) -> RewardSet:
     )
 
 
-def hash_seed(*parts: int) -> int:
-    """A 31-bit seed from integers, stable across runs and machines."""
-    import hashlib
-
-    return (
-        int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:4], "little") & 0x7FFFFFFF
-    )
-
-
 def reference_logprobs(
     policy: PolicyModel, reference: PolicyModel | None, rollout: RolloutTensors
 ) -> torch.Tensor:
@@ -341,7 +333,7 @@ def update(
     """``epochs_per_step`` passes of minibatch updates; stops early past 1.5 x ``target_kl``."""
     rows = mask.shape[0]
     sums: dict[str, list[float]] = {}
-    generator = torch.Generator().manual_seed(hash_seed(config.seed, step, 17))
+    generator = torch.Generator().manual_seed(stable_seed(config.seed, step, 17))
     epochs_run = 0
     for _ in range(config.epochs_per_step):
         epoch_kl = []
@@ -503,17 +495,13 @@ class PhaseTimer:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
 
-    def __call__(self, phase: str) -> Any:
-        timer = self
-
-        class _Phase:
-            def __enter__(self) -> None:
-                self.began = time.perf_counter()
-
-            def __exit__(self, *_: object) -> None:
-                timer.seconds[phase] = timer.seconds.get(phase, 0.0) + time.perf_counter() - self.began
-
-        return _Phase()
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - began
 
 
 class MetricsLog:
