@@ -16,6 +16,7 @@ from guidedcot.cli.distill_cmd import distill_app
 from guidedcot.cli.evaluate_cmd import evaluate_command
 from guidedcot.cli.models_cmd import models_app
 from guidedcot.cli.rl_cmd import rl_command
+from guidedcot.cli.serve_cmd import serve_command
 from guidedcot.errors import GuidedCotError
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ app.command("evaluate")(evaluate_command)
 app.add_typer(distill_app, name="distill")
 app.command("rl")(rl_command)
 app.command("demo")(demo_command)
+app.command("serve")(serve_command)
 
 
 def _version(value: bool) -> None:

@@ -29,6 +29,10 @@ class ModelConfig:
         default=defaults.N_PARALLEL,
         metadata={"help": "llama.cpp slots, or requests in flight to an HTTP endpoint."},
     )
+    timeout_s: float = field(default=120.0, metadata={"help": "Seconds an HTTP request may take."})
+    max_retries: int = field(
+        default=5, metadata={"help": "Retries of a failed HTTP request (429, 5xx, connection errors)."}
+    )
     batch_size: int = field(
         default=defaults.BATCH_SIZE, metadata={"help": "transformers generation batch size."}
     )

@@ -27,6 +27,8 @@ def load_backend(
     n_ctx: int = defaults.N_CTX,
     n_parallel: int = defaults.N_PARALLEL,
     batch_size: int = defaults.BATCH_SIZE,
+    timeout_s: float = 120.0,
+    max_retries: int = 5,
 ) -> LanguageModel:
     """The backend for ``spec``.
 
@@ -42,7 +44,14 @@ def load_backend(
 
         if not http_model:
             raise GuidedCotError(f"endpoint {spec} needs a model name (the `model` field of each request)")
-        return HttpLanguageModel(spec, http_model, api_key_env=api_key_env, max_concurrency=n_parallel)
+        return HttpLanguageModel(
+            spec,
+            http_model,
+            api_key_env=api_key_env,
+            max_concurrency=n_parallel,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+        )
     wants_gguf = backend == "llamacpp" or (backend == "auto" and not _is_hf(spec))
     resolved = resolve_model(spec, hf=not wants_gguf)
     if wants_gguf:
@@ -76,9 +85,9 @@ def with_cache(model: LanguageModel, cache_path: Path | str | None) -> CachedLan
     return CachedLanguageModel(model, GenerationCache(cache_path) if cache_path else None)
 
 
-def build_model(settings: ModelConfig, cache_path: Path | None) -> CachedLanguageModel:
-    """The configured backend with the generation cache (or, with None, only accounting) in front."""
-    backend = load_backend(
+def build_backend(settings: ModelConfig) -> LanguageModel:
+    """The configured backend, without a cache."""
+    return load_backend(
         settings.model,
         settings.backend,  # type: ignore[arg-type]
         http_model=settings.http_model,
@@ -86,8 +95,14 @@ def build_model(settings: ModelConfig, cache_path: Path | None) -> CachedLanguag
         n_ctx=settings.n_ctx,
         n_parallel=settings.n_parallel,
         batch_size=settings.batch_size,
+        timeout_s=settings.timeout_s,
+        max_retries=settings.max_retries,
     )
-    return with_cache(backend, cache_path)
+
+
+def build_model(settings: ModelConfig, cache_path: Path | None) -> CachedLanguageModel:
+    """The configured backend with the generation cache (or, with None, only accounting) in front."""
+    return with_cache(build_backend(settings), cache_path)
 
 
 def token_counter(settings: ModelConfig) -> Callable[[str], int]:

@@ -11,13 +11,14 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
 
 from guidedcot.errors import GuidedCotError
 from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
+from guidedcot.llm.streaming import StreamChunk, stream_endpoint
 from guidedcot.llm.types import Generation, GenerationRequest
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,24 @@ class HttpLanguageModel:
         bodies = [request_body(r, self.model) for r in requests]
         responses = asyncio.run(self._post_all(bodies))
         return [parse_response(r, endpoint) for (endpoint, _), r in zip(bodies, responses, strict=True)]
+
+    async def ping(self) -> tuple[bool, str]:
+        """Whether the endpoint answers ``GET /models`` now, and what it said (for health checks)."""
+        url = f"{self.base_url}/models"
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(url, headers=self._headers())
+        except httpx.HTTPError as error:
+            return False, f"{url} does not answer ({type(error).__name__})"
+        if response.status_code != 200:
+            return False, f"{url} answered HTTP {response.status_code}"
+        return True, f"{url} answers"
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """The generation of ``request`` as it is written (server-sent events; no retry once begun)."""
+        return stream_endpoint(
+            self.base_url, request, model=self.model, headers=self._headers(), timeout_s=self.timeout_s
+        )
 
     def choice_logprobs(
         self, requests: Sequence[GenerationRequest], options: Sequence[str]

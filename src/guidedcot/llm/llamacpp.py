@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from guidedcot import defaults
 from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
+from guidedcot.llm.streaming import StreamChunk
 from guidedcot.llm.types import Generation, GenerationRequest, request_text
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,14 @@ class LlamaCppLanguageModel:
 
     def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
         return self._map(self._one, requests)
+
+    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamChunk]:
+        """The generation of ``request`` as it is written, through the server's own HTTP port."""
+        from guidedcot.llm.streaming import stream_endpoint
+
+        address = self.listening_address
+        base = address if address.startswith("http") else f"http://{address}"
+        return stream_endpoint(f"{base.rstrip('/')}/v1", request, extra={"cache_prompt": self._prefix_reuse})
 
     def choice_logprobs(
         self, requests: Sequence[GenerationRequest], options: Sequence[str]

@@ -52,6 +52,32 @@ def parse_response(response: dict[str, Any], endpoint: str) -> Generation:
         raise BackendResponseError(f"unexpected response shape: {str(response)[:300]}") from error
 
 
+def stream_body(request: GenerationRequest, model: str | None = None) -> tuple[str, dict[str, Any]]:
+    """`request_body` asking for server-sent events, with the token usage in the last event."""
+    endpoint, body = request_body(request, model)
+    body.update(stream=True, stream_options={"include_usage": True})
+    return endpoint, body
+
+
+def parse_stream_event(event: dict[str, Any], endpoint: str) -> tuple[str, str | None, dict[str, Any] | None]:
+    """(text delta, finish reason or None, usage or None) of one streamed event."""
+    if "error" in event:
+        raise BackendResponseError(f"backend error: {_error_message(event['error'])}")
+    text, finish = "", None
+    try:
+        for choice in event.get("choices") or []:
+            piece = (
+                (choice.get("delta") or {}).get("content")
+                if endpoint == "chat/completions"
+                else choice.get("text")
+            )
+            text += piece or ""
+            finish = choice.get("finish_reason") or finish
+    except (AttributeError, TypeError) as error:
+        raise BackendResponseError(f"unexpected stream event: {str(event)[:300]}") from error
+    return text, finish, event.get("usage")
+
+
 def choice_body(request: GenerationRequest, model: str | None, top: int = 20) -> tuple[str, dict[str, Any]]:
     """A one-token request asking for the top log-probabilities of the first answer token."""
     endpoint, body = request_body(request, model)

@@ -149,16 +149,42 @@ class Answerer:
         return [list(results[i : i + samples]) for i in range(0, len(results), samples)]
 
     def write_rationales(
-        self, questions: Sequence[Question], *, samples: int = 1, temperature: float = 0.0
+        self,
+        questions: Sequence[Question],
+        *,
+        samples: int | Sequence[int] = 1,
+        temperature: float | Sequence[float] = 0.0,
     ) -> list[list[Generation]]:
-        """The student's rationales: ``samples`` per question (sample indices 0..samples-1), one batch."""
+        """The student's rationales, one batch: ``samples`` per question (sample indices 0..samples-1)
+        at ``temperature``; either may be one value for all questions or one value per question."""
         if self.student is None:
             raise ConfigError("the guided method needs a student model (--student)")
-        method = Method(MethodKind.GUIDED, samples=samples, temperature=temperature)
-        drafts = self.student.generate(
-            self._requests("student", method, questions, self.decoding.rationale_tokens)
+        counts = _per_question_values(samples, len(questions))
+        temperatures = _per_question_values(temperature, len(questions))
+        requests = [
+            template_request(
+                self.templates["student"],
+                {"question": q.question, "context": q.context},
+                max_new_tokens=self.decoding.rationale_tokens,
+                temperature=t,
+                sample_index=sample,
+                seed=self.decoding.seed,
+            )
+            for q, n, t in zip(questions, counts, temperatures, strict=True)
+            for sample in range(n)
+        ]
+        drafts = self.student.generate(requests)
+        starts = [sum(counts[:i]) for i in range(len(counts))]
+        return [list(drafts[start : start + n]) for start, n in zip(starts, counts, strict=True)]
+
+    def reading_request(self, question: Question, rationale: str) -> GenerationRequest:
+        """The reader's (greedy) request to answer ``question`` from its context and ``rationale``."""
+        return template_request(
+            self.templates["guided"],
+            {"question": question.question, "context": question.context, "rationale": rationale},
+            max_new_tokens=self.decoding.answer_tokens,
+            seed=self.decoding.seed,
         )
-        return self._per_question(drafts, samples)
 
     def read_rationales(self, questions: Sequence[Question], rationales: Sequence[str]) -> list[Reading]:
         """The reader answers each question from its context and the rationale beside it (one batch).
@@ -166,15 +192,7 @@ class Answerer:
         ``questions[i]`` goes with ``rationales[i]``; a question may repeat (k rationales of one
         question). Greedy, so the same rationale of the same question is one cached call.
         """
-        requests = [
-            template_request(
-                self.templates["guided"],
-                {"question": q.question, "context": q.context, "rationale": r},
-                max_new_tokens=self.decoding.answer_tokens,
-                seed=self.decoding.seed,
-            )
-            for q, r in zip(questions, rationales, strict=True)
-        ]
+        requests = [self.reading_request(q, r) for q, r in zip(questions, rationales, strict=True)]
         outputs = self.reader.generate(requests)
         return [
             Reading(output=g, answer=extract_answer(g.text, q.question))
@@ -225,6 +243,15 @@ class Answerer:
             answer.cached_calls += sum(g.cached for g in student)
             answers.append(answer)
         return answers
+
+
+def _per_question_values(value: Sequence[int] | Sequence[float] | float, count: int) -> list:
+    """``value`` repeated ``count`` times, or the sequence itself when it has one value per question."""
+    if isinstance(value, int | float):
+        return [value] * count
+    if len(value) != count:
+        raise ValueError(f"expected one value per question ({count}), got {len(value)}")
+    return list(value)
 
 
 def _answer(*, rationales: list[str | None], reader: Sequence[Generation], parsed: list[str]) -> MethodAnswer:

@@ -1,0 +1,100 @@
+"""Dynamic batching: items submitted concurrently are run together, a batch at a time, in a thread.
+
+A worker takes the first waiting item, waits up to ``wait_s`` for more (at most ``max_batch``), and
+runs ``process(items)`` in a worker thread, so the event loop keeps accepting requests while a model
+works. Several workers let batches overlap (a reader that batches further on its own side).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@dataclass(frozen=True)
+class Batched(Generic[Out]):
+    """One item's output, with the seconds its batch ran and how many items the batch had."""
+
+    output: Out
+    run_s: float
+    batch_size: int
+
+
+class Batcher(Generic[In, Out]):
+    """Runs ``process`` (a list of items -> one output per item) over batches of submitted items."""
+
+    def __init__(
+        self,
+        process: Callable[[Sequence[In]], Sequence[Out]],
+        *,
+        max_batch: int,
+        wait_s: float,
+        workers: int = 1,
+    ) -> None:
+        if max_batch < 1 or workers < 1:
+            raise ValueError("max_batch and workers must be at least 1")
+        self._process = process
+        self._max_batch = max_batch
+        self._wait_s = wait_s
+        self._workers = workers
+        self._queue: asyncio.Queue[tuple[In, asyncio.Future[Batched[Out]]]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start the workers on the running event loop."""
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
+
+    async def stop(self) -> None:
+        """Stop the workers (a batch running in a thread finishes there; its results are dropped)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def submit(self, item: In) -> Batched[Out]:
+        """Queue ``item`` and wait for its output (the exception of its batch, if that failed)."""
+        future: asyncio.Future[Batched[Out]] = asyncio.get_running_loop().create_future()
+        await self._queue.put((item, future))
+        return await future
+
+    async def _take(self) -> list[tuple[In, asyncio.Future[Batched[Out]]]]:
+        batch = [await self._queue.get()]
+        deadline = time.monotonic() + self._wait_s
+        while len(batch) < self._max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    self._queue.get_nowait()
+                    if remaining <= 0
+                    else await asyncio.wait_for(self._queue.get(), remaining)
+                )
+            except (asyncio.QueueEmpty, TimeoutError):
+                break
+        return [(item, future) for item, future in batch if not future.done()]  # done: the client left
+
+    async def _work(self) -> None:
+        while True:
+            batch = await self._take()
+            if not batch:
+                continue
+            started = time.perf_counter()
+            try:
+                outputs = await asyncio.to_thread(self._process, [item for item, _ in batch])
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            run_s = time.perf_counter() - started
+            for (_, future), output in zip(batch, outputs, strict=True):
+                if not future.done():
+                    future.set_result(Batched(output, run_s, len(batch)))
