@@ -35,7 +35,7 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @contextlib.contextmanager
 def running_llama_server(
-    model: str = "smollm2", n_ctx: int = 2048, n_parallel: int = 2
+    model: str = "smollm2", n_ctx: int = 2048, n_parallel: int = 2, port: int = 0
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """A real llama.cpp OpenAI-compatible server process on 127.0.0.1: (process, /v1 URL)."""
     process = subprocess.Popen(
@@ -48,6 +48,8 @@ def running_llama_server(
             str(n_ctx),
             "--n-parallel",
             str(n_parallel),
+            "--port",
+            str(port),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import sys
 from typing import Annotated
@@ -79,6 +80,13 @@ def serve_command(
             timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         )
     )
+    # Before uvicorn takes over the signals (and after it hands them back, re-raising what it caught),
+    # SIGTERM and SIGINT mean the same thing: stop accepting, finish the requests in flight, exit 0.
+    def stop(*_: object) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     host, bound_port = listener.getsockname()[:2]
     sys.stdout.write(f"http://{host}:{bound_port}/v1\n")
     sys.stdout.flush()

@@ -68,16 +68,14 @@ class Batcher(Generic[In, Out]):
 
     async def _take(self) -> list[tuple[In, asyncio.Future[Batched[Out]]]]:
         batch = [await self._queue.get()]
-        deadline = time.monotonic() + self._wait_s
+        if self._wait_s > 0 and self._queue.qsize() < self._max_batch - 1:
+            # A plain sleep, then a non-blocking drain: asyncio.wait_for around Queue.get can lose
+            # an item on Python 3.11 when the timeout and the item arrive together.
+            await asyncio.sleep(self._wait_s)
         while len(batch) < self._max_batch:
-            remaining = deadline - time.monotonic()
             try:
-                batch.append(
-                    self._queue.get_nowait()
-                    if remaining <= 0
-                    else await asyncio.wait_for(self._queue.get(), remaining)
-                )
-            except (asyncio.QueueEmpty, TimeoutError):
+                batch.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
                 break
         return [(item, future) for item, future in batch if not future.done()]  # done: the client left
 

@@ -1,0 +1,263 @@
+"""`guidedcot serve` for real: SmolLM2 as the student (transformers) in front of a real llama.cpp
+reader server (SmolLM2 GGUF), both on 127.0.0.1, driven by the official openai client and httpx."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from tests.conftest import running_llama_server
+
+pytestmark = pytest.mark.slow
+
+KEY_ENV, KEY = "GUIDEDCOT_TEST_SERVE_KEY", "test-key-0123"
+QUESTION = "Which city is the capital of France?"
+CONTEXT = "Paris is the capital and largest city of France. Lyon is the third-largest city of France."
+MESSAGES = [{"role": "user", "content": f"Question: {QUESTION}\nContext:\n{CONTEXT}"}]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_guided_server(
+    reader_url: str, log: Path, *settings: str
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``guidedcot serve`` on a free port: (process, /v1 URL); its log goes to the file ``log``
+    (a pipe nobody reads would fill and stall the server)."""
+    args = [sys.executable, "-m", "guidedcot.cli.app", "serve", "--student", "smollm2", "--reader", reader_url,
+            "--port", "0", "--set", "rationale_tokens=24"]  # fmt: skip
+    for setting in settings:
+        args += ["--set", setting]
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=log_file, text=True, env={**os.environ, KEY_ENV: KEY}
+        )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"serve did not start: {url!r} {log.read_text()[-2000:]}"
+        yield process, url
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def reader_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def reader(reader_port: int) -> Iterator[dict[str, object]]:
+    """The reader server; tests may kill it and put a new one on the same port (``holder['process']``)."""
+    holder: dict[str, object] = {}
+    stack = contextlib.ExitStack()
+    process, url = stack.enter_context(running_llama_server("smollm2", port=reader_port))
+    holder.update(process=process, url=url, stack=stack)
+    yield holder
+    stack.close()
+
+
+@pytest.fixture(scope="module")
+def server(
+    reader: dict[str, object], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    settings = [f"api_key_env={KEY_ENV}", "max_queue=4", "max_batch=4", "reader.max_retries=1"]
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    with running_guided_server(str(reader["url"]), log, *settings) as running:
+        yield running
+
+
+def client(url: str, **options: object) -> openai.OpenAI:
+    return openai.OpenAI(base_url=url, api_key=KEY, **options)  # type: ignore[arg-type]
+
+
+def test_the_openai_client_gets_a_completion(server: tuple[subprocess.Popen[str], str]) -> None:
+    completion = client(server[1]).chat.completions.create(model="guidedcot", messages=MESSAGES)  # type: ignore[arg-type]
+    content = completion.choices[0].message.content
+    assert content and completion.choices[0].finish_reason in {"stop", "length"}
+    extension = completion.model_extra["guidedcot"]  # type: ignore[index]
+    assert extension["rationale"] and extension["models"]["reader"].startswith("openai-compatible:")
+    assert (
+        extension["usage"]["student"]["completion_tokens"] > 0
+        and extension["usage"]["reader"]["prompt_tokens"] > 0
+    )
+    assert completion.usage is not None and completion.usage.total_tokens == sum(
+        extension["usage"][m]["total_tokens"] for m in ("student", "reader")
+    )
+
+
+def test_a_streamed_completion_arrives_in_pieces(server: tuple[subprocess.Popen[str], str]) -> None:
+    stream = client(server[1]).chat.completions.create(
+        model="guidedcot",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},  # type: ignore[arg-type]
+    )
+    chunks = list(stream)
+    pieces = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(pieces) >= 2, "the reader's answer streams token by token"
+    finish = next(c for c in chunks if c.choices and c.choices[0].finish_reason)
+    assert "".join(pieces) == finish.model_extra["guidedcot"]["reader_output"]  # type: ignore[index]
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0
+    plain = client(server[1]).chat.completions.create(model="guidedcot", messages=MESSAGES)  # type: ignore[arg-type]
+    assert plain.choices[0].message.content == "".join(pieces).strip()  # the same greedy answer
+
+
+def test_n_gives_self_consistency(server: tuple[subprocess.Popen[str], str]) -> None:
+    completion = client(server[1]).chat.completions.create(model="guidedcot", messages=MESSAGES, n=3)  # type: ignore[arg-type]
+    extension = completion.model_extra["guidedcot"]  # type: ignore[index]
+    assert len(extension["rationales"]) == len(extension["sample_answers"]) == 3
+    assert len(set(extension["rationales"])) > 1, "n rationales are sampled, not one greedy copy"
+    assert completion.choices[0].message.content == extension["answer"] in extension["sample_answers"]
+
+
+def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(
+    server: tuple[subprocess.Popen[str], str],
+) -> None:
+    url, auth = server[1], {"Authorization": f"Bearer {KEY}"}
+    cases = [
+        ({"model": "guidedcot", "messages": [{"role": "user", "content": "Context: no question here"}]}, auth, 400, "messages"),
+        ({"messages": MESSAGES, "n": "two"}, auth, 400, "n"),
+        ({"messages": [{"role": "user", "content": {"text": "x"}}]}, auth, 400, "messages[0].content"),
+        ({"messages": MESSAGES, "temperature": -1}, auth, 400, "temperature"),
+        ({"messages": MESSAGES}, {"Authorization": "Bearer wrong"}, 401, None),
+        ({"messages": MESSAGES}, {}, 401, None),
+    ]  # fmt: skip
+    for body, headers, status, param in cases:
+        response = httpx.post(f"{url}/chat/completions", json=body, headers=headers, timeout=60)
+        assert response.status_code == status, (body, response.text)
+        error = response.json()["error"]
+        assert error["param"] == param and error["message"] and KEY not in response.text
+    oversize = httpx.post(
+        f"{url}/chat/completions", content=b"{" + b" " * 1_100_000, headers=auth, timeout=60
+    )
+    assert oversize.status_code == 413 and "max_body_bytes" in oversize.json()["error"]["message"]
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=url, api_key="wrong").models.list()
+    assert (
+        httpx.post(
+            f"{url}/chat/completions", json={"messages": MESSAGES}, headers=auth, timeout=60
+        ).status_code
+        == 200
+    )
+
+
+def test_a_bounded_load_sees_only_answers_and_deliberate_429s(
+    server: tuple[subprocess.Popen[str], str],
+) -> None:
+    """8 clients x 25 requests against max_queue 4: every request ends in a 200, and the only other
+    status on the way is 429 (retried after its Retry-After)."""
+    url, auth = server[1], {"Authorization": f"Bearer {KEY}"}
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+    questions = [f"Which city is the capital of France? (variant {i})" for i in range(25)]
+
+    def one_client(index: int) -> None:
+        with httpx.Client(timeout=120) as http:
+            for question in questions:
+                body = {"guidedcot": {"question": question, "context": CONTEXT}, "max_tokens": 8}
+                for _ in range(600):  # bounded: 600 tries, each 429 waits its Retry-After (1 s)
+                    response = http.post(f"{url}/chat/completions", json=body, headers=auth)
+                    with lock:
+                        statuses[response.status_code] += 1
+                    if response.status_code != 429:
+                        break
+                    time.sleep(float(response.headers["Retry-After"]))
+
+    threads = [threading.Thread(target=one_client, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=900)
+    assert not any(t.is_alive() for t in threads)
+    assert statuses[200] == 8 * 25 and set(statuses) <= {200, 429}, statuses
+    assert statuses[429] > 0, "8 clients against max_queue 4 must be turned away at times"
+    health = httpx.get(f"{url.removesuffix('/v1')}/health", headers=auth).json()
+    assert health["in_progress"] == 0
+
+
+def test_a_killed_reader_gives_502_and_a_restarted_one_serves_again(
+    server: tuple[subprocess.Popen[str], str], reader: dict[str, object], reader_port: int
+) -> None:
+    url, auth = server[1], {"Authorization": f"Bearer {KEY}"}
+    result: dict[str, httpx.Response] = {}
+
+    def ask() -> None:
+        body = {
+            "messages": MESSAGES,
+            "n": 4,
+        }  # the student writes 4 rationales first: the reader dies meanwhile
+        result["response"] = httpx.post(f"{url}/chat/completions", json=body, headers=auth, timeout=120)
+
+    asking = threading.Thread(target=ask)
+    asking.start()
+    time.sleep(0.3)
+    process = reader["process"]
+    assert isinstance(process, subprocess.Popen)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    asking.join(timeout=120)
+    failed = result["response"]
+    assert failed.status_code == 502, failed.text
+    message = failed.json()["error"]["message"]
+    assert "reader" in message and "openai-compatible:" in message and "Traceback" not in message
+    health = httpx.get(f"{url.removesuffix('/v1')}/health", headers=auth)
+    assert health.status_code == 503 and health.json()["reader"]["loaded"] is False
+
+    stack = reader["stack"]
+    assert isinstance(stack, contextlib.ExitStack)
+    new_process, _ = stack.enter_context(running_llama_server("smollm2", port=reader_port))
+    reader["process"] = new_process
+    again = httpx.post(f"{url}/chat/completions", json={"messages": MESSAGES}, headers=auth, timeout=120)
+    assert again.status_code == 200, again.text
+    assert httpx.get(f"{url.removesuffix('/v1')}/health", headers=auth).status_code == 200
+
+
+def test_sigterm_finishes_the_request_in_flight_then_exits(reader: dict[str, object], tmp_path: Path) -> None:
+    with running_guided_server(str(reader["url"]), tmp_path / "serve.log", f"api_key_env={KEY_ENV}") as (
+        process,
+        url,
+    ):
+        result: dict[str, httpx.Response] = {}
+        body = {"messages": MESSAGES, "n": 4}
+        auth = {"Authorization": f"Bearer {KEY}"}
+        asking = threading.Thread(
+            target=lambda: result.update(
+                response=httpx.post(f"{url}/chat/completions", json=body, headers=auth, timeout=120)
+            )
+        )
+        asking.start()
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        asking.join(timeout=120)
+        assert process.wait(timeout=120) == 0
+        assert result["response"].status_code == 200, result["response"].text
+        log = (tmp_path / "serve.log").read_text()
+    lines = [
+        json.loads(line.split("guidedcot.serve: ", 1)[1])
+        for line in log.splitlines()
+        if "guidedcot.serve: {" in line
+    ]
+    assert (
+        lines and lines[-1]["status"] == 200 and QUESTION not in log
+    )  # no prompt text without --log-prompts
+    assert Path(sys.executable).exists()
