@@ -68,6 +68,18 @@ class TrainConfig:
         default=-1, metadata={"help": "Stop after this many optimizer steps (-1: epochs)."}
     )
     batch_size: int = field(default=4, metadata={"help": "Examples per device per step."})
+    optim: str = field(
+        default="auto",
+        metadata={"help": "Optimizer (a transformers name); auto: fused AdamW on CUDA, AdamW elsewhere."},
+    )
+    group_by_length: bool = field(
+        default=True,
+        metadata={"help": "Batch examples of similar length together (less padding; order stays random)."},
+    )
+    pad_to_multiple_of: int | None = field(
+        default=8, metadata={"help": "Pad each batch to a multiple of this many tokens (tensor-core shapes)."}
+    )
+    torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
     grad_accum: int = field(default=1, metadata={"help": "Gradient accumulation steps."})
     learning_rate: float = field(
         default=5e-5, metadata={"help": "Peak learning rate (LoRA wants ~1e-4 to 3e-4)."}

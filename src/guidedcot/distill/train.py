@@ -16,6 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from guidedcot.atomic import write_json_atomic
 from guidedcot.distill.config import TrainConfig
@@ -74,10 +75,58 @@ def last_checkpoint(folder: Path) -> Path | None:
     return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
+def training_arguments(config: TrainConfig, *, has_eval: bool, bf16: bool) -> Any:
+    """The `TrainingArguments` of a distillation run (also what bench/gpu_sft.py measures)."""
+    import torch
+    from transformers import TrainingArguments
+
+    out = Path(config.out)
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "logs")  # transformers >= 5.15 reads it from here
+    optim = config.optim
+    if optim == "auto":
+        optim = "adamw_torch_fused" if torch.cuda.is_available() else "adamw_torch"
+    return TrainingArguments(
+        output_dir=str(out / "checkpoints"),
+        report_to=["tensorboard"],
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        optim=optim,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        torch_compile=config.torch_compile,
+        logging_steps=config.logging_steps,
+        save_steps=config.save_steps,
+        save_total_limit=3,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.save_steps if has_eval else None,
+        seed=config.seed,
+        data_seed=config.seed,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+    )
+
+
+def collator(tokenizer: Any, model: Any, config: TrainConfig) -> Any:
+    """Pads a batch to its longest example (a multiple of ``pad_to_multiple_of``); labels with -100."""
+    from transformers import DataCollatorForSeq2Seq
+
+    return DataCollatorForSeq2Seq(
+        tokenizer, model=model, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=config.pad_to_multiple_of
+    )
+
+
 def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
     """Build the training set from the store, fine-tune, and save ``out/final`` with its tokenizer."""
     import torch
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
+    from transformers import Trainer
 
     out = Path(config.out)
     checkpoint = last_checkpoint(out / "checkpoints") if (out / "checkpoints").exists() else None
@@ -116,38 +165,12 @@ def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
             ]
         )
 
-    bf16 = student.dtype == torch.bfloat16
-    os.environ["TENSORBOARD_LOGGING_DIR"] = str(out / "logs")  # transformers >= 5.15 reads it from here
-    args = TrainingArguments(
-        output_dir=str(out / "checkpoints"),
-        report_to=["tensorboard"],
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.learning_rate,
-        warmup_steps=config.warmup_ratio,
-        lr_scheduler_type="linear",
-        logging_steps=config.logging_steps,
-        save_steps=config.save_steps,
-        save_total_limit=3,
-        eval_strategy="steps" if eval_set else "no",
-        eval_steps=config.save_steps if eval_set else None,
-        seed=config.seed,
-        data_seed=config.seed,
-        bf16=bf16,
-        use_cpu=not torch.cuda.is_available(),
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-        ddp_find_unused_parameters=False,
-    )
     trainer = Trainer(
         model=model,
-        args=args,
+        args=training_arguments(config, has_eval=bool(eval_set), bf16=student.dtype == torch.bfloat16),
         train_dataset=encode(train_set),
         eval_dataset=encode(eval_set) if eval_set else None,
-        data_collator=DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=IGNORE_INDEX),
+        data_collator=collator(tokenizer, model, config),
         processing_class=tokenizer,
     )
     before = trainer.evaluate()["eval_loss"] if eval_set and checkpoint is None else None

@@ -1,0 +1,146 @@
+"""Load on `guidedcot serve` against calling the two models directly, side by side in one run.
+
+Both modes answer the same 8 concurrent clients x R requests (HotpotQA dev questions, gold context)
+with the same student (SmolLM2 through transformers) and the same reader (a llama.cpp server with
+SmolLM2 GGUF on 127.0.0.1):
+- direct: each client thread calls the student (one model, so a lock) and then the reader itself;
+- served: each client thread POSTs to `guidedcot serve`, which batches the student and the reader.
+Per mode: latency p50 / p95 per request, throughput (requests/s), statuses. Loopback only, bounded.
+
+Run: ``.venv/bin/python bench/serve_load.py [--clients 8 --requests 25 --rationale-tokens 64]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from guidedcot.data import ContextMode, build_context
+from guidedcot.data.discovery import resolve_data_dir
+from guidedcot.data.selection import select_examples
+from guidedcot.llm.config import ModelConfig
+from guidedcot.llm.factory import build_backend
+from guidedcot.pipeline import Answerer, Decoding, Question
+from guidedcot.prompts import build_templates
+
+
+def start(args: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
+    """A server process whose first line of output is its /v1 URL."""
+    with log.open("w") as log_file:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log_file, text=True)
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    if not url.startswith("http"):
+        raise SystemExit(f"{args[:4]} did not start: {log.read_text()[-1500:]}")
+    return process, url
+
+
+def run_clients(clients: int, questions: list[Question], ask: Callable[[Question], int]) -> dict[str, object]:
+    """``clients`` threads, each asking every question in turn; latencies, statuses, wall time."""
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def client() -> None:
+        for question in questions:
+            started = time.perf_counter()
+            status = ask(question)
+            with lock:
+                latencies.append(time.perf_counter() - started)
+                statuses[status] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    cuts = statistics.quantiles(latencies, n=20)
+    return {"p50": statistics.median(latencies), "p95": cuts[18], "rps": len(latencies) / wall, "wall": wall,
+            "statuses": dict(statuses)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=25, help="requests per client")
+    parser.add_argument("--rationale-tokens", type=int, default=64)
+    args = parser.parse_args()
+
+    data_dir = resolve_data_dir(None)
+    examples = select_examples("hotpotqa:dev", data_dir, split="dev", limit=args.requests).examples
+    questions = [
+        Question(id=e.id, question=e.question, context=build_context(e, ContextMode.GOLD).text)
+        for e in examples
+    ]
+    folder = Path(tempfile.mkdtemp(prefix="serve-load-"))
+    reader_process, reader_url = start(
+        [sys.executable, "-m", "guidedcot.llm.serve", "smollm2", "--n-ctx", "2048", "--n-parallel", "4"],
+        folder / "reader.log",
+    )
+    results: dict[str, dict[str, object]] = {}
+    try:
+        reader_settings = ModelConfig(model=reader_url, http_model="smollm2", n_parallel=4, max_retries=1)
+        answerer = Answerer(
+            reader=build_backend(reader_settings),
+            templates=build_templates(),
+            student=build_backend(ModelConfig(model="smollm2", backend="transformers")),
+            decoding=Decoding(rationale_tokens=args.rationale_tokens),
+        )
+        student_lock = threading.Lock()
+
+        def direct(question: Question) -> int:
+            with student_lock:
+                [[draft]] = answerer.write_rationales([question])
+            answerer.read_rationales([question], [draft.text.strip()])
+            return 200
+
+        results["direct"] = run_clients(args.clients, questions, direct)
+
+        serve_process, serve_url = start(
+            [sys.executable, "-m", "guidedcot.cli.app", "serve", "--student", "smollm2", "--reader", reader_url,
+             "--reader-model", "smollm2", "--port", "0", "--set", f"rationale_tokens={args.rationale_tokens}",
+             "--set", f"max_batch={args.clients}", "--set", "reader.n_parallel=4"],
+            folder / "serve.log",
+        )  # fmt: skip
+        try:
+            http = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=args.clients))
+
+            def served(question: Question) -> int:
+                body = {"guidedcot": {"question": question.question, "context": question.context}}
+                return http.post(f"{serve_url}/chat/completions", json=body).status_code
+
+            results["served"] = run_clients(args.clients, questions, served)
+        finally:
+            serve_process.terminate()
+            serve_process.wait(timeout=120)
+    finally:
+        reader_process.terminate()
+        reader_process.wait(timeout=60)
+
+    print(f"\n{args.clients} clients x {args.requests} requests, rationale <= {args.rationale_tokens} tokens, "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print("| mode | p50 s | p95 s | requests/s | wall s | statuses |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for mode, r in results.items():
+        print(
+            f"| {mode} | {r['p50']:.2f} | {r['p95']:.2f} | {r['rps']:.3f} | {r['wall']:.0f} | {r['statuses']} |"
+        )
+    ratio = float(results["served"]["rps"]) / float(results["direct"]["rps"])  # type: ignore[arg-type]
+    print(f"served / direct throughput: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
