@@ -80,6 +80,7 @@ def serve_command(
             timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         )
     )
+
     # Before uvicorn takes over the signals (and after it hands them back, re-raising what it caught),
     # SIGTERM and SIGINT mean the same thing: stop accepting, finish the requests in flight, exit 0.
     def stop(*_: object) -> None:

@@ -148,6 +148,15 @@ def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
         config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
     )
     model, tokenizer = student.model, student.tokenizer
+    gpus = torch.cuda.device_count()
+    if gpus > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        logger.warning(
+            "%d GPUs are visible to one process: the Trainer would split each batch over them with "
+            "DataParallel (slow). Use `accelerate launch --num_processes %d -m guidedcot.cli.app distill "
+            "train ...` for DDP, or CUDA_VISIBLE_DEVICES=0 for one GPU.",
+            gpus,
+            gpus,
+        )
     template = build_templates(config.prompts)["student"]
 
     def encode(examples: Sequence[RationaleExample]) -> _Encoded:
@@ -167,7 +176,7 @@ def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
 
     trainer = Trainer(
         model=model,
-        args=training_arguments(config, has_eval=bool(eval_set), bf16=student.dtype == torch.bfloat16),
+        args=training_arguments(config, has_eval=bool(eval_set), bf16=student.autocast_bf16),
         train_dataset=encode(train_set),
         eval_dataset=encode(eval_set) if eval_set else None,
         data_collator=collator(tokenizer, model, config),

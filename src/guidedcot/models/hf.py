@@ -39,15 +39,18 @@ class LoadedModel:
     dtype: Any
 
 
-def load_hf_model(path: str, *, revision: str | None = None, device: str | None = None) -> LoadedModel:
-    """Model and tokenizer from an HF folder or hub id, on ``device`` in its preferred dtype.
+def load_hf_model(
+    path: str, *, revision: str | None = None, device: str | None = None, dtype: Any = None
+) -> LoadedModel:
+    """Model and tokenizer from an HF folder or hub id, on ``device`` in ``dtype`` (default: its
+    preferred dtype, see `preferred_dtype`).
 
     The tokenizer always has a pad token (the EOS token where the model defines none).
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     device = device or default_device()
-    dtype = preferred_dtype(device)
+    dtype = dtype or preferred_dtype(device)
     config = AutoConfig.from_pretrained(path, revision=revision)
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM

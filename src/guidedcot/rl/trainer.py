@@ -110,7 +110,9 @@ def train_rl(
     from transformers import get_linear_schedule_with_warmup
 
     check_config(config)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    # float32 weights (the student loader's), bf16 autocast on a GPU that has it
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if bf16 else "no")
     world, rank = accelerator.num_processes, accelerator.process_index
     if config.questions_per_step % world:
         raise ConfigError(
@@ -189,7 +191,7 @@ def train_rl(
         indices = step_indices(step, len(questions), config.questions_per_step, config.seed)
         mine = indices[rank::world]
         timer = PhaseTimer()
-        with timer("rollout"):
+        with timer("rollout"), accelerator.autocast():
             unwrapped = accelerator.unwrap_model(policy)
             unwrapped.eval()
             rollout = sample_responses(

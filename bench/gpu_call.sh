@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# One call on the GPU machine (the device tool): set up, then run the named phases in order.
+#   bash bench/gpu_call.sh paths sft generate ddp     (carry .gpu and .whl; logs and JSON under $OUT)
+# paths: the CUDA paths from the commands users type (distill train causal/seq2seq x full/LoRA, rl ppo/grpo)
+# sft: bench/gpu_sft.py; generate: bench/gpu_generate.py; ddp: bench/gpu_sft.py on 1 and 2 GPUs.
+set -u
+OUT=${OUT:-/tmp/gpu-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+export GUIDEDCOT_DATA=$PWD/.gpu/data GUIDEDCOT_CACHE=/tmp/gcache
+# Wheels only for what the machine lacks (its own torch, transformers, accelerate stay).
+missing=()
+for wheel in .whl/*.whl; do
+  name=$(basename "$wheel" | cut -d- -f1 | tr 'A-Z' 'a-z')
+  case $name in
+    absl_py) module=absl ;; annotated_doc) module=annotated_doc ;; fonttools) module=fontTools ;;
+    grpcio) module=grpc ;; markdown_it_py) module=markdown_it ;; protobuf) module=google.protobuf ;;
+    python_dateutil) module=dateutil ;; tensorboard_data_server) module=tensorboard_data_server ;;
+    *) module=$name ;;
+  esac
+  python3 -c "import $module" 2>/dev/null || missing+=("$wheel")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "${missing[@]}" || exit 1
+fi
+export PYTHONPATH=$PWD/src:$PWD/bench:/tmp/site
+{
+  nvidia-smi -L
+  python3 -c "import torch, transformers, accelerate, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'accelerate', accelerate.__version__, 'peft', peft.__version__, 'gpus', torch.cuda.device_count())"
+  echo "installed from wheels: ${missing[*]:-none}"
+} 2>&1 | tee "$OUT/env.txt"
+GCOT="python3 -m guidedcot.cli.app"
+run() {  # run NAME COMMAND...: log to $OUT/NAME.log, one status line
+  local name=$1; shift
+  local started=$SECONDS
+  "$@" > "$OUT/$name.log" 2>&1
+  echo "$name: exit $? in $((SECONDS - started)) s" | tee -a "$OUT/status.txt"
+}
+for phase in "$@"; do
+  case $phase in
+    paths)
+      python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/smollm2-tokenizer --only smollm2-135m t5-large tiny-reader > "$OUT/models.log" 2>&1
+      common=(--teacher-store .gpu/teacher --max-steps 12 --set batch_size=8 --set save_steps=6 --set logging_steps=2)
+      run distill-causal-full $GCOT distill train --student /tmp/models/smollm2-135m --out /tmp/runs/d1 --full "${common[@]}"
+      run distill-causal-lora $GCOT distill train --student /tmp/models/smollm2-135m --out /tmp/runs/d2 --lora "${common[@]}"
+      run distill-seq2seq-full $GCOT distill train --student /tmp/models/t5-large --out /tmp/runs/d3 --full "${common[@]}"
+      run distill-seq2seq-lora $GCOT distill train --student /tmp/models/t5-large --out /tmp/runs/d4 --lora "${common[@]}"
+      rl=(--reward task --student /tmp/models/smollm2-135m --reader /tmp/models/tiny-reader --set reader.backend=transformers
+          --steps 3 --set questions_per_step=8 --set group_size=4 --set eval_limit=4 --set cache=none --set save_every=3)
+      run rl-ppo $GCOT rl --algo ppo --out /tmp/runs/rl-ppo "${rl[@]}"
+      run rl-grpo $GCOT rl --algo grpo --out /tmp/runs/rl-grpo "${rl[@]}"
+      for r in rl-ppo rl-grpo; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
+      ;;
+    # one process on one GPU: with several visible the HF Trainer silently runs DataParallel
+    sft) CUDA_VISIBLE_DEVICES=0 run sft python3 bench/gpu_sft.py --out "$OUT/sft.jsonl" ;;
+    generate) run generate python3 bench/gpu_generate.py --out "$OUT/generate.jsonl" ;;
+    ddp)
+      CUDA_VISIBLE_DEVICES=0 run ddp-1 python3 bench/gpu_sft.py --models smollm2-135m qwen2.5-0.5b --variants after --out "$OUT/ddp.jsonl"
+      run ddp-2 accelerate launch --num_processes 2 --multi_gpu bench/gpu_sft.py --models smollm2-135m qwen2.5-0.5b --variants after --out "$OUT/ddp.jsonl"
+      ;;
+  esac
+done
+cat "$OUT/status.txt"

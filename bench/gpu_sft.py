@@ -1,0 +1,245 @@
+"""SFT throughput and model FLOPs utilisation of the student's training on one GPU (or several,
+under ``accelerate launch``), side by side in one process, against the card's measured bf16 peak.
+
+Variants (each on a fresh randomly initialised model of the real configuration):
+- ``stock``: the HF Trainer as shipped (fp32 weights, bf16 autocast, fused AdamW, sdpa), sequences of
+  1024 random tokens, no padding: the reference of the GPU issue;
+- ``before``: what `guidedcot distill train` did until now: bf16 weights, AdamW, batch 4, real example
+  lengths (``.gpu/lengths.json``) in random order, padded to the longest of the batch;
+- ``after``: what it does now (`guidedcot.distill.train.training_arguments` and `collator`): fp32
+  master weights with bf16 autocast, fused AdamW, length-grouped batches padded to a multiple of 8,
+  a larger batch; ``after+compile`` adds torch.compile.
+Tokens/s count real (non-pad) tokens; MFU = useful FLOPs/s over the measured bf16 matmul rate, with
+FLOPs per token 6 N + 12 L d s (N: weights of every linear layer, the LM head included; s: the
+example's length; T5: encoder and decoder counted apart, cross-attention included).
+
+Run: ``python bench/gpu_sft.py --models smollm2-135m qwen2.5-0.5b t5-large --variants stock before after``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_models import build, configs
+
+BATCH = {"smollm2-135m": 32, "qwen2.5-0.5b": 16, "t5-large": 16}
+RATIONALE_TOKENS = (
+    40  # a seq2seq example: the prompt goes to the encoder, ~40 rationale tokens to the decoder
+)
+
+
+def peak_bf16_tflops() -> float:
+    """The card's bf16 matmul rate: 8192^3 products on random data, median of 20 after warm-up."""
+    import torch
+
+    a, b = (torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(20):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        a @ b
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) / 1000)
+    return 2 * 8192**3 / sorted(times)[len(times) // 2] / 1e12
+
+
+def linear_weights(module: Any) -> int:
+    import torch
+
+    return sum(m.weight.numel() for m in module.modules() if isinstance(m, torch.nn.Linear))
+
+
+def flops(model: Any, encoder_len: int, decoder_len: int = 0) -> float:
+    """Training FLOPs of one example (6 N + 12 L d s per token, see the module docstring)."""
+    config = model.config
+    if getattr(config, "is_encoder_decoder", False):
+        d, n_enc = config.d_model, linear_weights(model.encoder)
+        n_dec = linear_weights(model) - n_enc
+        encoder = encoder_len * (6 * n_enc + 12 * config.num_layers * d * encoder_len)
+        decoder = decoder_len * (6 * n_dec + 12 * config.num_decoder_layers * d * (decoder_len + encoder_len))
+        return encoder + decoder
+    d, layers = config.hidden_size, config.num_hidden_layers
+    return encoder_len * (6 * linear_weights(model) + 12 * layers * d * encoder_len)
+
+
+class Examples:
+    """Random token ids of given lengths (seq2seq: the last ``RATIONALE_TOKENS`` become labels)."""
+
+    def __init__(self, lengths: list[int], vocab: int, seq2seq: bool) -> None:
+        rng = random.Random(0)
+        self.rows = []
+        for length in lengths:
+            ids = [rng.randrange(3, vocab) for _ in range(length)]
+            if seq2seq:
+                self.rows.append({"input_ids": ids[:-RATIONALE_TOKENS], "labels": ids[-RATIONALE_TOKENS:]})
+            else:
+                self.rows.append({"input_ids": ids, "labels": list(ids)})
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return self.rows[index]
+
+
+class CountingCollator:
+    """Wraps a collator; adds up the useful FLOPs and real tokens of every batch it makes."""
+
+    def __init__(self, inner: Any, model: Any) -> None:
+        self.inner, self.model, self.tokens, self.flops, self.batches = inner, model, 0, 0.0, 0
+
+    def __call__(self, rows: list[dict[str, list[int]]]) -> Any:
+        self.batches += 1
+        for row in rows:
+            seq2seq = getattr(self.model.config, "is_encoder_decoder", False)
+            enc, dec = len(row["input_ids"]), len(row["labels"]) if seq2seq else 0
+            self.tokens += enc + dec
+            self.flops += flops(self.model, enc, dec)
+        return self.inner(rows)
+
+
+def measure(
+    name: str, variant: str, peak: float, steps: int, warmup: int, lengths: list[int], batch_scale: int = 1
+) -> dict[str, Any]:
+    import torch
+    from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast, Trainer, TrainerCallback
+
+    from guidedcot.distill.config import TrainConfig
+    from guidedcot.distill.train import collator, training_arguments
+
+    config = configs()[name]
+    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    model = build(name, config)
+    weights_bf16 = variant == "before"
+    model = model.to("cuda", dtype=torch.bfloat16 if weights_bf16 else torch.float32)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=_tokenizer(config.vocab_size), pad_token="<pad>")
+    out = Path(tempfile.mkdtemp(prefix=f"sft-{name}-"))
+    batch = 4 if variant == "before" else BATCH[name] * (1 if variant == "stock" else batch_scale)
+    settings = TrainConfig(
+        out=str(out), max_steps=warmup + steps, batch_size=batch, save_steps=10_000, logging_steps=10_000,
+        optim="adamw_torch" if variant == "before" else "auto", group_by_length=variant.startswith("after"),
+        pad_to_multiple_of=None if variant == "before" else 8, torch_compile=variant.endswith("compile"),
+        warmup_ratio=0.0,
+    )  # fmt: skip
+    args = training_arguments(settings, has_eval=False, bf16=True)
+    args.report_to, args.save_strategy = [], "no"  # nothing on disk: the machine's disk is small
+    if variant == "stock":
+        fixed = (
+            [1024] * (batch * (warmup + steps + 2))
+            if not seq2seq
+            else [512 + RATIONALE_TOKENS] * (batch * (warmup + steps + 2))
+        )
+        data = Examples(fixed, config.vocab_size, seq2seq)
+        inner = DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
+        args.train_sampling_strategy = "random"
+    else:
+        data = Examples(lengths, config.vocab_size, seq2seq)
+        inner = collator(tokenizer, model, settings)
+    counting = CountingCollator(inner, model)
+    marks: dict[str, float] = {}
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == warmup:
+                torch.cuda.synchronize()
+                marks["start"], marks["tokens"], marks["flops"] = (
+                    time.perf_counter(),
+                    counting.tokens,
+                    counting.flops,
+                )
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step == warmup + steps:
+                torch.cuda.synchronize()
+                marks["end"], marks["tokens_end"], marks["flops_end"] = (
+                    time.perf_counter(),
+                    counting.tokens,
+                    counting.flops,
+                )
+
+    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=counting, callbacks=[Clock()])
+    torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    seconds = marks["end"] - marks["start"]
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    # the collator runs one batch ahead of the step clock: per-batch averages over the measured window
+    tokens = (marks["tokens_end"] - marks["tokens"]) * world
+    useful = (marks["flops_end"] - marks["flops"]) * world
+    result = {
+        "model": name, "variant": variant, "batch": batch, "world": world, "seconds": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds), "mfu": round(useful / seconds / (peak * 1e12 * world), 4),
+        "peak_tflops": round(peak, 1), "max_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
+        "weights": "bf16" if weights_bf16 else "fp32+bf16 autocast", "optim": args.optim,
+        "steps": steps,
+    }  # fmt: skip
+    del trainer, model
+    torch.cuda.empty_cache()
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    return result
+
+
+def _tokenizer(vocab: int) -> Any:
+    """A word-level tokenizer object with ``vocab`` ids and a pad token (ids are what count here)."""
+    from tokenizers import Tokenizer, models
+
+    return Tokenizer(
+        models.WordLevel({"<pad>": 0, "<unk>": 1, **{f"t{i}": i for i in range(2, vocab)}}, unk_token="<unk>")
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(BATCH))
+    parser.add_argument("--variants", nargs="+", default=["stock", "before", "after", "after+compile"])
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--lengths", type=Path, default=Path(".gpu/lengths.json"))
+    parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
+    parser.add_argument(
+        "--batch-scale", type=int, default=1, help="multiply the batch of before/after variants"
+    )
+    args = parser.parse_args()
+    import torch
+
+    lengths = json.loads(args.lengths.read_text())
+    random.Random(1).shuffle(lengths)
+    peak = peak_bf16_tflops()
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    if rank0:
+        print(
+            f"{torch.cuda.get_device_name()}: bf16 matmul {peak:.0f} TFLOP/s (8192^3, median of 20)",
+            flush=True,
+        )
+    for name in args.models:
+        for variant in args.variants:
+            try:
+                result = measure(name, variant, peak, args.steps, args.warmup, lengths, args.batch_scale)
+            except Exception as error:  # one variant failing must not lose the others' figures
+                result = {
+                    "model": name,
+                    "variant": variant,
+                    "error": f"{type(error).__name__}: {error}"[:400],
+                }
+            if rank0:
+                print(json.dumps(result), flush=True)
+                if args.out:
+                    with args.out.open("a") as handle:
+                        handle.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
