@@ -13,7 +13,7 @@ from rich.table import Table
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
-from guidedcot.data.selection import names_a_dataset
+from guidedcot.data.selection import check_selections, names_a_dataset
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods
 from guidedcot.evaluate.summary import Summary
 from guidedcot.llm import CachedLanguageModel
@@ -86,6 +86,7 @@ def evaluate_command(
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
     data_root = resolve_data_dir(settings.data_dir) if any(map(names_a_dataset, settings.datasets)) else None
+    check_selections(settings.datasets, data_root, split=settings.split, limit=settings.limit)
     cache_path = resolve_cache_path(settings.cache)
     logger.info("loading the reader %s", settings.reader.model)
     reader_model = build_model(settings.reader, cache_path)

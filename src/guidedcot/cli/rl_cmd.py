@@ -12,7 +12,7 @@ import typer
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
-from guidedcot.data.selection import names_a_dataset
+from guidedcot.data.selection import check_selections, names_a_dataset
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.rl import RLConfig, check_config, train_rl
 
@@ -53,6 +53,9 @@ def rl_command(
     check_config(settings)
     named = any(map(names_a_dataset, settings.datasets + settings.eval_datasets))
     data_root = resolve_data_dir(settings.data_dir) if named else None
+    check_selections(settings.datasets, data_root, split="train", limit=settings.limit)
+    if settings.eval_limit > 0:  # read like training questions (guidedcot.rl.data.load_questions)
+        check_selections(settings.eval_datasets, data_root, split="train", limit=settings.eval_limit)
     logger.info("loading the reader %s", settings.reader.model)
     reader_model = build_model(settings.reader, resolve_cache_path(settings.cache))
     with stage(f"rl {settings.algo}") as hook:

@@ -70,7 +70,13 @@ def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int 
     if not examples:
         raise DataError(files[0] if files else Path(spec), "holds no examples")
     name = spec if spec in DATASETS else examples[0].dataset
+    total = len(examples)
     examples = examples[start:stop]
+    if not examples:
+        raise GuidedCotError(
+            f"dataset spec {spec!r}[{start}:{'' if stop is None else stop}] selects no question "
+            f"({total} in {', '.join(map(str, files))})"
+        )
     return Selection(name, examples[:limit] if limit else examples, files, duplicates)
 
 
@@ -84,3 +90,9 @@ def _loaded(dataset: str, data_dir: Path, split: str) -> list[LoadResult]:
     if not results:
         raise GuidedCotError(f"no {dataset} files of split {split!r} under {data_dir}")
     return results
+
+
+def check_selections(specs: list[str], data_dir: Path | None, *, split: str, limit: int | None) -> None:
+    """Select every spec once, so a missing dataset or an empty slice fails before any model loads."""
+    for spec in specs:
+        select_examples(spec, data_dir, split=split, limit=limit)

@@ -112,6 +112,12 @@ def token_counter(settings: ModelConfig) -> Callable[[str], int]:
         return lambda text: (len(text) + 3) // 4
     from transformers import AutoTokenizer
 
+    if settings.backend != "transformers" and not _is_hf(settings.model):
+        # The tokenizer alone from the GGUF's metadata: no conversion of the weights to a folder.
+        gguf = resolve_model(settings.model, hf=False).gguf_path
+        if gguf is not None:
+            tokenizer = AutoTokenizer.from_pretrained(str(Path(gguf).parent), gguf_file=Path(gguf).name)
+            return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
     tokenizer = AutoTokenizer.from_pretrained(resolve_model(settings.model).hf_path)
     return lambda text: len(tokenizer(text, add_special_tokens=False)["input_ids"])
 

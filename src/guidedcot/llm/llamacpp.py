@@ -29,8 +29,12 @@ def server_params(
     n_parallel: int,
     n_threads: int | None = None,
     prefix_reuse: bool = True,
+    verbose: bool | None = None,
 ) -> Any:
-    """xllamacpp parameters for ``n_parallel`` slots of ``n_ctx`` tokens each on the CPU threads."""
+    """xllamacpp parameters for ``n_parallel`` slots of ``n_ctx`` tokens each on the CPU threads.
+
+    llama.cpp's own log lines (slot launches, timings) are off unless ``verbose`` (default: when
+    guidedcot logs at DEBUG, as with ``guidedcot --verbose``)."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
@@ -42,6 +46,9 @@ def server_params(
     params.cpuparams_batch.n_threads = threads
     params.cache_prompt = prefix_reuse
     params.warmup = False
+    if verbose is None:
+        verbose = logging.getLogger("guidedcot").isEnabledFor(logging.DEBUG)
+    params.verbosity = 3 if verbose else 0
     return params
 
 

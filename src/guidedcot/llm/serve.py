@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--n-parallel", type=int, default=defaults.N_PARALLEL, help="slots (concurrent requests)"
     )
+    parser.add_argument("--verbose", action="store_true", help="show llama.cpp's own log lines")
     args = parser.parse_args(argv)
 
     import xllamacpp
@@ -33,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     resolved = resolve_model(args.model, hf=False)
     if resolved.gguf_path is None:
         parser.error(f"{args.model} is not a GGUF model")
-    params = server_params(resolved.gguf_path, n_ctx=args.n_ctx, n_parallel=args.n_parallel)
+    params = server_params(
+        resolved.gguf_path, n_ctx=args.n_ctx, n_parallel=args.n_parallel, verbose=args.verbose
+    )
     params.hostnames = [args.host]
     params.port = args.port
     server = xllamacpp.Server(params)
