@@ -34,36 +34,35 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @contextlib.contextmanager
-def running_llama_server(
-    model: str = "smollm2", n_ctx: int = 2048, n_parallel: int = 2, port: int = 0
+def running_url_process(
+    args: list[str], *, log: Path | None = None, env: dict[str, str] | None = None, wait_s: float = 60
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """A real llama.cpp OpenAI-compatible server process on 127.0.0.1: (process, /v1 URL)."""
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "guidedcot.llm.serve",
-            model,
-            "--n-ctx",
-            str(n_ctx),
-            "--n-parallel",
-            str(n_parallel),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    """A server process whose first line on stdout is its http://127.0.0.1 URL: (process, URL).
+
+    Its stderr goes to ``log`` (or nowhere): a pipe nobody reads would fill and stall the server.
+    """
+    with contextlib.ExitStack() as files:
+        stderr = files.enter_context(log.open("w")) if log else subprocess.DEVNULL
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env)
     try:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), f"server did not start (got {url!r})"
+        detail = log.read_text()[-2000:] if log else ""
+        assert url.startswith("http://127.0.0.1:"), f"{args[2]} did not start (got {url!r}) {detail}"
         yield process, url
     finally:
         if process.poll() is None:
             process.terminate()
-        process.wait(timeout=30)
+        process.wait(timeout=wait_s)
+
+
+def running_llama_server(
+    model: str = "smollm2", n_ctx: int = 2048, n_parallel: int = 2, port: int = 0
+) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[str], str]]:
+    """A real llama.cpp OpenAI-compatible server process on 127.0.0.1: (process, /v1 URL)."""
+    args = [sys.executable, "-m", "guidedcot.llm.serve", model, "--n-ctx", str(n_ctx),
+            "--n-parallel", str(n_parallel), "--port", str(port)]  # fmt: skip
+    return running_url_process(args, wait_s=30)
 
 
 @pytest.fixture(scope="session")

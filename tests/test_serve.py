@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from tests.conftest import running_llama_server
+from tests.conftest import running_llama_server, running_url_process
 
 pytestmark = pytest.mark.slow
 
@@ -35,29 +35,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@contextlib.contextmanager
 def running_guided_server(
     reader_url: str, log: Path, *settings: str
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """``guidedcot serve`` on a free port: (process, /v1 URL); its log goes to the file ``log``
-    (a pipe nobody reads would fill and stall the server)."""
+) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[str], str]]:
+    """``guidedcot serve`` on a free port: (process, /v1 URL); its log goes to the file ``log``."""
     args = [sys.executable, "-m", "guidedcot.cli.app", "serve", "--student", "smollm2", "--reader", reader_url,
             "--port", "0", "--set", "rationale_tokens=24"]  # fmt: skip
     for setting in settings:
         args += ["--set", setting]
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=log_file, text=True, env={**os.environ, KEY_ENV: KEY}
-        )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), f"serve did not start: {url!r} {log.read_text()[-2000:]}"
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.wait(timeout=60)
+    return running_url_process(args, log=log, env={**os.environ, KEY_ENV: KEY})
 
 
 @pytest.fixture(scope="module")
