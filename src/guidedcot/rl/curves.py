@@ -25,12 +25,20 @@ def plot_curves(metrics: Path, png: Path) -> None:
     steps = [r["step"] for r in records]
     for axis, (key, title) in zip(axes, CURVES, strict=False):
         axis.plot(steps, [r.get(key, float("nan")) for r in records], marker=".")
+        axis.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
         axis.set_title(title, fontsize=9)
         axis.set_xlabel("step")
     evaluated = [r for r in records if "eval_em" in r]
-    axes[-1].plot([r["step"] for r in evaluated], [r["eval_em"] for r in evaluated], marker="o")
     axes[-1].set_title("reader EM on held-out questions", fontsize=9)
     axes[-1].set_xlabel("step")
+    if evaluated:
+        axes[-1].plot([r["step"] for r in evaluated], [r["eval_em"] for r in evaluated], marker="o")
+    else:  # an empty axis would read as a measured zero
+        axes[-1].text(
+            0.5, 0.5, "not measured\n(eval_limit 0)", ha="center", va="center", transform=axes[-1].transAxes
+        )
+        axes[-1].set_xticks([])
+        axes[-1].set_yticks([])
     figure.tight_layout()
     figure.savefig(png, dpi=100)
     plt.close(figure)
