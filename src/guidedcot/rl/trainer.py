@@ -112,7 +112,11 @@ def train_rl(
     check_config(config)
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     # float32 weights (the student loader's), bf16 autocast on a GPU that has it
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="bf16" if bf16 else "no")
+    # (mixed_precision is only named on a GPU: naming "no" clashes with an Accelerate state that an
+    # earlier Trainer in the same process set up, e.g. TRL's bf16 default)
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(), **({"mixed_precision": "bf16"} if bf16 else {})
+    )
     world, rank = accelerator.num_processes, accelerator.process_index
     if config.questions_per_step % world:
         raise ConfigError(
