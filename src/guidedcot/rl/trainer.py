@@ -195,7 +195,9 @@ def train_rl(
         indices = step_indices(step, len(questions), config.questions_per_step, config.seed)
         mine = indices[rank::world]
         timer = PhaseTimer()
-        with timer("rollout"), accelerator.autocast():
+        # bf16 rollouts only on a GPU (on the CPU an Accelerate state left by an earlier Trainer in the
+        # same process may say bf16, and sampling must not change with it)
+        with timer("rollout"), accelerator.autocast() if bf16 else contextlib.nullcontext():
             unwrapped = accelerator.unwrap_model(policy)
             unwrapped.eval()
             rollout = sample_responses(
