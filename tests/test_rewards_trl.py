@@ -4,6 +4,7 @@ SmolLM2 against a real llama.cpp reader (SmolLM2 too) that reads and judges the 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ from guidedcot.prompts import JudgeConfig, build_templates
 from guidedcot.rewards import AspectJudge, AspectReward, TaskReward, reward_set
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state() -> Iterator[None]:
+    """TRL's trainer sets Accelerate's process-wide state (bf16 here); later tests must not inherit it."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def test_two_grpo_steps_of_trl_with_our_task_and_aspect_rewards(shared_data: Path, tmp_path: Path) -> None:
