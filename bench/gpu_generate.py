@@ -45,9 +45,7 @@ def bound(model: Any, batch: int, bandwidth: float) -> float:
     """Tokens/s if decoding only moved the weights and the KV cache (mean context PROMPT + NEW/2)."""
     config = model.config
     weight_bytes = sum(p.numel() for p in model.parameters()) * 2
-    if config.tie_word_embeddings:
-        pass  # the tied matrix is read once, as the LM head
-    else:
+    if not config.tie_word_embeddings:  # a tied matrix is read once, as the LM head
         weight_bytes -= model.get_input_embeddings().weight.numel() * 2  # embedding rows: a gather
     head_dim = config.hidden_size // config.num_attention_heads
     kv = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * 2 * (PROMPT + NEW / 2) * batch

@@ -273,8 +273,8 @@ def _extension(
         "reader_output": outputs[0].text,
         "models": {"student": engine.student.identity, "reader": engine.reader.identity},
         "prompt_versions": {
-            "student": engine.templates["student"].version,
-            "reader": engine.templates["guided"].version,
+            "student": engine.answerer.templates["student"].version,
+            "reader": engine.answerer.templates["guided"].version,
         },
         "usage": {
             "student": _tokens(drafts.generations),

@@ -64,7 +64,6 @@ class GuidedEngine:
         self.settings = settings
         self.student = student
         self.reader = reader
-        self.templates = dict(templates)
         self.answerer = Answerer(
             reader=reader,
             templates=templates,
