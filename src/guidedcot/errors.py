@@ -33,6 +33,8 @@ class DataError(GuidedCotError):
             where.append(f"line {line}")
         if index is not None:
             where.append(f"record {index}" + (f" (id {record_id!r})" if record_id else ""))
+        elif record_id is not None:
+            where.append(f"record id {record_id!r}")
         if field is not None:
             where.append(f"field {field!r}")
         super().__init__(f"{', '.join(where)}: {message}")

@@ -11,7 +11,7 @@ import typer
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
-from guidedcot.data.selection import names_a_dataset
+from guidedcot.data.selection import check_selections, names_a_dataset
 from guidedcot.distill import GenerateConfig, TrainConfig, build_training_set, generate_rationales
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ def generate_command(
         settings.data_dir = str(data_dir)
     named = any(map(names_a_dataset, settings.datasets))
     data_root = resolve_data_dir(settings.data_dir) if named else None
+    check_selections(
+        settings.datasets, data_root, split="train", limit=settings.limit, context_mode=settings.context_mode
+    )
     model = build_model(settings.teacher, resolve_cache_path(settings.cache))
     with stage("teacher rationales") as hook:
         store = generate_rationales(

@@ -86,7 +86,13 @@ def evaluate_command(
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
     data_root = resolve_data_dir(settings.data_dir) if any(map(names_a_dataset, settings.datasets)) else None
-    check_selections(settings.datasets, data_root, split=settings.split, limit=settings.limit)
+    check_selections(
+        settings.datasets,
+        data_root,
+        split=settings.split,
+        limit=settings.limit,
+        context_mode=settings.context_mode,
+    )
     cache_path = resolve_cache_path(settings.cache)
     logger.info("loading the reader %s", settings.reader.model)
     reader_model = build_model(settings.reader, cache_path)

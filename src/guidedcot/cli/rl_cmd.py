@@ -53,9 +53,14 @@ def rl_command(
     check_config(settings)
     named = any(map(names_a_dataset, settings.datasets + settings.eval_datasets))
     data_root = resolve_data_dir(settings.data_dir) if named else None
-    check_selections(settings.datasets, data_root, split="train", limit=settings.limit)
+    check_selections(
+        settings.datasets, data_root, split="train", limit=settings.limit, context_mode=settings.context_mode
+    )
     if settings.eval_limit > 0:  # read like training questions (guidedcot.rl.data.load_questions)
-        check_selections(settings.eval_datasets, data_root, split="train", limit=settings.eval_limit)
+        check_selections(
+            settings.eval_datasets, data_root, split="train", limit=settings.eval_limit,
+            context_mode=settings.context_mode,
+        )  # fmt: skip
     logger.info("loading the reader %s", settings.reader.model)
     reader_model = build_model(settings.reader, resolve_cache_path(settings.cache))
     with stage(f"rl {settings.algo}") as hook:

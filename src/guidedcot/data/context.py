@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from guidedcot.data.example import Example, Paragraph
+from guidedcot.errors import GuidedCotError
 
 TokenCounter = Callable[[str], int]
 
@@ -78,10 +79,18 @@ def build_context(
     mode = ContextMode(mode)
     if max_tokens is not None and count_tokens is None:
         raise ValueError("a token budget needs count_tokens (the model tokenizer's length function)")
+    if mode is ContextMode.GOLD and not example.has_gold:
+        raise GuidedCotError(
+            f"{example.dataset} question {example.id!r} has no supporting facts, so its gold context "
+            "would be empty; use context_mode=distractor or give the record supporting_facts"
+        )
     gold_titles = set(example.gold_titles)
     supporting: dict[str, set[int]] = {}
     for fact in example.supporting_facts:
-        supporting.setdefault(fact.title, set()).add(fact.sentence_index)
+        paragraph_sentences = next((len(p.sentences) for p in example.paragraphs if p.title == fact.title), 0)
+        # A whole gold paragraph (gold given per paragraph): every sentence of it is supporting.
+        indices = range(paragraph_sentences) if fact.sentence_index is None else (fact.sentence_index,)
+        supporting.setdefault(fact.title, set()).update(indices)
 
     slots: list[_Slot] = []
     seen: set[Paragraph] = set()

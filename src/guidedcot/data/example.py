@@ -20,10 +20,11 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class SupportingFact:
-    """A gold sentence: the paragraph title and the sentence index inside that paragraph."""
+    """A gold sentence (the paragraph title and the sentence index inside it), or a whole gold
+    paragraph (``sentence_index`` None: files that give gold per paragraph)."""
 
     title: str
-    sentence_index: int
+    sentence_index: int | None
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class Example:
     def answer(self) -> str:
         """The first (canonical) gold answer."""
         return self.answers[0]
+
+    @property
+    def has_gold(self) -> bool:
+        """True when the record names supporting facts (the gold context needs them)."""
+        return bool(self.supporting_facts)
 
     @property
     def gold_titles(self) -> tuple[str, ...]:

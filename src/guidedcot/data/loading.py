@@ -1,5 +1,10 @@
 """Load HotpotQA and 2WikiMultiHopQA files (official JSON array layout, or JSON Lines) into Examples.
 
+Besides the official layout, the processed copies users have are read too: gold given per paragraph
+(``supporting_facts`` as a list of titles), no gold at all (``supporting_facts`` missing or null: the
+distractor setting needs none), and the Hugging Face ``datasets`` layout (``context`` as
+``{"title": [...], "sentences": [[...]]}``, ``supporting_facts`` as ``{"title": [...], "sent_id": [...]}``).
+
 Every problem is a `DataError` naming the file, the record (index and id) and the field. Nothing is
 skipped silently: with ``skip_invalid=True`` invalid records are left out, and each one is reported
 in `LoadResult.skipped`.
@@ -160,7 +165,7 @@ def _parse_record(raw: Any, dataset: str, path: Path, index: int, line: int | No
     question_type = parser.string(parser.require(raw, "type"), "type")
     level = parser.string(raw["level"], "level") if raw.get("level") is not None else None
     paragraphs, sentence_counts = _parse_context(parser, parser.require(raw, "context"))
-    facts = _parse_supporting_facts(parser, parser.require(raw, "supporting_facts"), sentence_counts)
+    facts = _parse_supporting_facts(parser, raw.get("supporting_facts"), sentence_counts)
     extra = {key: value for key, value in raw.items() if key not in _KNOWN_FIELDS}
     return Example(
         id=parser.record_id,
@@ -185,8 +190,25 @@ def _parse_answers(parser: _RecordParser, value: Any) -> tuple[str, ...]:
     return tuple(parser.string(alias, f"answer[{i}]") for i, alias in enumerate(value))
 
 
+def _columns_to_rows(
+    parser: _RecordParser, value: dict[str, Any], name: str, keys: tuple[str, str]
+) -> list[Any]:
+    """The Hugging Face ``datasets`` layout (a dict of two parallel lists) as a list of pairs."""
+    first, second = keys
+    for key in keys:
+        if not isinstance(value.get(key), list):
+            raise parser.error(f"{name}.{key}", f"expected a list, found {_json_type(value.get(key))}")
+    if len(value[first]) != len(value[second]):
+        raise parser.error(
+            name, f"{first!r} has {len(value[first])} item(s) but {second!r} has {len(value[second])}"
+        )
+    return [[a, b] for a, b in zip(value[first], value[second], strict=True)]
+
+
 def _parse_context(parser: _RecordParser, value: Any) -> tuple[tuple[Paragraph, ...], dict[str, int | None]]:
     """The paragraphs, and each title's sentence count (None where the paragraph is one string)."""
+    if isinstance(value, dict):
+        value = _columns_to_rows(parser, value, "context", ("title", "sentences"))
     if not isinstance(value, list):
         raise parser.error("context", f"expected a list of [title, sentences], found {_json_type(value)}")
     if not value:
@@ -220,15 +242,28 @@ def _parse_context(parser: _RecordParser, value: Any) -> tuple[tuple[Paragraph, 
 def _parse_supporting_facts(
     parser: _RecordParser, value: Any, sentence_counts: dict[str, int | None]
 ) -> tuple[SupportingFact, ...]:
+    """``[[title, sentence index], ...]``, or ``[title, ...]`` (gold per paragraph), or the Hugging Face
+    columns; missing or null means the record gives no gold."""
+    if value is None:
+        return ()
+    if isinstance(value, dict):
+        value = _columns_to_rows(parser, value, "supporting_facts", ("title", "sent_id"))
     if not isinstance(value, list):
         raise parser.error(
-            "supporting_facts", f"expected a list of [title, sentence index], found {_json_type(value)}"
+            "supporting_facts",
+            f"expected a list of [title, sentence index] pairs or of titles, found {_json_type(value)}",
         )
     facts = []
     for i, item in enumerate(value):
         name = f"supporting_facts[{i}]"
+        if isinstance(item, str):
+            title = parser.string(item, f"{name} (title)")
+            if title not in sentence_counts:
+                raise parser.error(name, f"points at paragraph {title!r}, which is not in the context")
+            facts.append(SupportingFact(title=title, sentence_index=None))
+            continue
         if not isinstance(item, list) or len(item) != 2:
-            raise parser.error(name, "expected a [title, sentence index] pair")
+            raise parser.error(name, "expected a [title, sentence index] pair or a title")
         title, sentence_index = item
         parser.string(title, f"{name}[0] (title)")
         if not isinstance(sentence_index, int) or isinstance(sentence_index, bool):

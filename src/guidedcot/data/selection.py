@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from guidedcot.data import Example, LoadResult, load_examples
@@ -20,6 +20,7 @@ class Selection:
     examples: list[Example]
     files: list[Path]
     duplicate_ids: int
+    source_of: dict[str, Path] = field(default_factory=dict, compare=False)
 
 
 _SPEC = re.compile(
@@ -57,14 +58,14 @@ def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int 
             raise GuidedCotError(f"dataset {spec!r} is neither {' nor '.join(DATASETS)} nor an existing file")
         results = [load_examples(path)]
     examples: list[Example] = []
-    seen: set[str] = set()
+    source_of: dict[str, Path] = {}
     duplicates = 0
     for result in results:
         for example in result.examples:
-            if example.id in seen:
+            if example.id in source_of:
                 duplicates += 1
                 continue
-            seen.add(example.id)
+            source_of[example.id] = result.path
             examples.append(example)
     files = [result.path for result in results]
     if not examples:
@@ -77,7 +78,7 @@ def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int 
             f"dataset spec {spec!r}[{start}:{'' if stop is None else stop}] selects no question "
             f"({total} in {', '.join(map(str, files))})"
         )
-    return Selection(name, examples[:limit] if limit else examples, files, duplicates)
+    return Selection(name, examples[:limit] if limit else examples, files, duplicates, source_of)
 
 
 def _loaded(dataset: str, data_dir: Path, split: str) -> list[LoadResult]:
@@ -92,7 +93,25 @@ def _loaded(dataset: str, data_dir: Path, split: str) -> list[LoadResult]:
     return results
 
 
-def check_selections(specs: list[str], data_dir: Path | None, *, split: str, limit: int | None) -> None:
-    """Select every spec once, so a missing dataset or an empty slice fails before any model loads."""
+def check_selections(
+    specs: list[str], data_dir: Path | None, *, split: str, limit: int | None, context_mode: str | None = None
+) -> None:
+    """Select every spec once, so a missing dataset, an empty slice or (for the gold context) a
+    question without supporting facts fails before any model loads."""
     for spec in specs:
-        select_examples(spec, data_dir, split=split, limit=limit)
+        selection = select_examples(spec, data_dir, split=split, limit=limit)
+        if context_mode == "gold":
+            check_gold(selection)
+
+
+def check_gold(selection: Selection) -> None:
+    """Every selected question names supporting facts, as the gold context needs."""
+    for example in selection.examples:
+        if not example.has_gold:
+            raise DataError(
+                selection.source_of.get(example.id, selection.files[0]),
+                "no supporting facts, so the gold context would be empty "
+                "(use context_mode=distractor, or give the record supporting_facts)",
+                record_id=example.id,
+                field="supporting_facts",
+            )
