@@ -134,3 +134,35 @@ def test_adaptive_kl_controller_moves_towards_the_target() -> None:
     assert adaptive.value == pytest.approx(0.1 * (1 + 0.2 * 10 / 100))
     adaptive.update(0.005, 10)  # half the target: error -0.5 clipped to -0.2
     assert adaptive.value == pytest.approx(0.1 * 1.02 * 0.98)
+
+
+def test_policy_log_probs_match_the_full_logits_on_padded_rows() -> None:
+    """The policy computes the LM head on the response positions only; its log-probs, entropies and
+    values equal those taken from the logits of every position (left-padded prompts, right-padded
+    responses)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from guidedcot.rl.policy import PolicyModel, RolloutTensors
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=97, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2)  # fmt: skip
+    policy = PolicyModel(LlamaForCausalLM(config), seq2seq=False, with_value_head=True).eval()
+    prompt_mask = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1]])
+    response_mask = torch.tensor([[1, 1, 1, 0], [1, 1, 1, 1]])
+    rollout = RolloutTensors(
+        prompt_ids=torch.randint(1, 97, (2, 6)) * prompt_mask, prompt_mask=prompt_mask,
+        response_ids=torch.randint(1, 97, (2, 4)) * response_mask, response_mask=response_mask,
+    )  # fmt: skip
+    with torch.no_grad():
+        logprobs, entropy, values = policy(**rollout.as_kwargs())
+        ids = torch.cat([rollout.prompt_ids, rollout.response_ids], dim=1)
+        mask = torch.cat([prompt_mask, response_mask], dim=1)
+        full = policy.model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0),
+                            output_hidden_states=True)  # fmt: skip
+        expected = torch.log_softmax(full.logits[:, 5:9].float(), dim=-1)
+        expected_values = policy.value_head(full.hidden_states[-1][:, 5:9])  # type: ignore[misc]
+    assert logprobs.shape == (2, 4)
+    torch.testing.assert_close(logprobs, expected.gather(-1, rollout.response_ids[..., None])[..., 0])
+    torch.testing.assert_close(entropy, -(expected.exp() * expected).sum(-1))
+    torch.testing.assert_close(values, expected_values)

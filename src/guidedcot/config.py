@@ -41,6 +41,12 @@ def load_config(cls: type[T], path: Path | str | None = None, overrides: list[st
     return _build(cls, values, prefix="")
 
 
+def apply_overrides(base: T, values: dict[str, Any], prefix: str = "") -> T:
+    """A copy of the config ``base`` with the (possibly nested, partial) mapping ``values`` applied and
+    validated like a YAML file; errors name keys as ``prefix + key``."""
+    return _build(type(base), values, prefix, base=base)
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A plain-dict view of a config (enums as plain strings, tuples as lists), for writing the
     resolved config into a run folder as YAML or JSON."""

@@ -10,6 +10,7 @@ import typer
 
 from guidedcot import __version__
 from guidedcot.cli.common import console, setup_logging
+from guidedcot.cli.compare_cmd import compare_command
 from guidedcot.cli.data_cmd import data_command
 from guidedcot.cli.demo_cmd import demo_command
 from guidedcot.cli.distill_cmd import distill_app
@@ -17,6 +18,7 @@ from guidedcot.cli.evaluate_cmd import evaluate_command
 from guidedcot.cli.models_cmd import models_app
 from guidedcot.cli.rl_cmd import rl_command
 from guidedcot.cli.serve_cmd import serve_command
+from guidedcot.cli.study_cmd import study_command
 from guidedcot.errors import GuidedCotError
 
 logger = logging.getLogger(__name__)
@@ -30,9 +32,11 @@ app = typer.Typer(
 app.command("data")(data_command)
 app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_command)
+app.command("compare")(compare_command)
 app.add_typer(distill_app, name="distill")
 app.command("rl")(rl_command)
 app.command("demo")(demo_command)
+app.command("study")(study_command)
 app.command("serve")(serve_command)
 
 

@@ -7,31 +7,29 @@ from typing import Annotated
 
 import typer
 
-from guidedcot.cli.common import ConfigOption, SetOption, console, stdout
-from guidedcot.cli.evaluate_cmd import summary_table
+from guidedcot.cli.common import ConfigOption, SetOption, console
+from guidedcot.cli.study_cmd import plan_and_run
 from guidedcot.config import load_config
-from guidedcot.demo import DemoConfig, run_demo
+from guidedcot.demo import DemoConfig, demo_study
 
 
 def demo_command(
-    quick: Annotated[
-        bool, typer.Option("--quick", help="A few questions per step (minutes, not an hour).")
-    ] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="A few questions per stage (minutes).")] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Demo folder (default runs/demo).")] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
-    """Run the method end to end on the embedded default: teacher, distillation, evaluation."""
+    """Run the method end to end on the embedded default: teacher, distillation, RL, evaluation."""
     settings = load_config(DemoConfig, config, set_)
     if quick:
         settings.make_quick()
     if out:
         settings.out = str(out)
-    result = run_demo(settings, quick=quick)
-    stdout().print(summary_table(result.summary))
+    result = plan_and_run(demo_study(settings, quick=quick))
+    assert result is not None and result.summary_file is not None  # every stage ran
+    reports = sorted(str(p) for p in result.root.glob("eval-*/report.html"))
     console.print(
-        f"Demo done in {result.seconds:.0f} s: teacher store {result.teacher_store}, student {result.student}, "
-        f"reports {' and '.join(map(str, result.reports))}, summary {result.summary_file}. "
-        "Not yet built: RL refinement (see the README's 'What works' table).",
+        f"Demo done in {sum(result.seconds.values()):.0f} s: summary {result.summary_file}; "
+        f"reports {', '.join(reports)}; stage times in {result.root / 'timings.jsonl'}.",
         highlight=False,
     )

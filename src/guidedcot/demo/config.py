@@ -1,4 +1,4 @@
-"""Settings of `guidedcot demo`."""
+"""Settings of `guidedcot demo`: the sizes of the embedded study it runs."""
 
 from __future__ import annotations
 
@@ -20,19 +20,29 @@ class DemoConfig:
         default_factory=lambda: list(defaults.EVAL_DATASETS),
         metadata={"help": "Held-out evaluation questions (disjoint from the teacher's)."},
     )
-    eval_limit: int = field(default=50, metadata={"help": "Evaluation questions per dataset."})
+    eval_limit: int = field(default=10, metadata={"help": "Evaluation questions per dataset."})
     teacher_datasets: list[str] = field(
         default_factory=lambda: list(defaults.TEACHER_DATASETS),
         metadata={"help": "Training questions for teacher rationales."},
     )
     teacher_limit: int | None = field(
-        default=None, metadata={"help": "Teacher questions per dataset entry (null: all of them)."}
+        default=20, metadata={"help": "Teacher questions per dataset entry (null: all of them)."}
     )
     epochs: float = field(default=3.0, metadata={"help": "Distillation epochs."})
     learning_rate: float = field(default=5e-5, metadata={"help": "Distillation learning rate."})
+    cot_tokens: int = field(
+        default=256, metadata={"help": "Max new tokens of the reader's CoT (teacher, cot)."}
+    )
+    rationale_tokens: int = field(default=128, metadata={"help": "Max new tokens of a student rationale."})
+    rl_steps: int = field(default=2, metadata={"help": "RL steps (GRPO, task reward) after distillation."})
+    rl_questions_per_step: int = field(default=2, metadata={"help": "RL questions per step."})
+    rl_group_size: int = field(default=4, metadata={"help": "RL rationales per question."})
+    rl_learning_rate: float = field(default=1e-5, metadata={"help": "RL learning rate."})
     cache: str = field(default="default", metadata={"help": "Generation cache ('default', a path or none)."})
     out: str = field(default="runs/demo", metadata={"help": "Demo folder (reused and resumed)."})
 
     def make_quick(self) -> None:
-        """A few questions per step: minutes instead of an hour (what `--quick` and the tests run)."""
+        """A few questions per stage: minutes (what `--quick` and the tests run)."""
         self.eval_limit, self.teacher_limit, self.epochs = 4, 8, 1.0
+        self.rl_steps, self.rl_questions_per_step, self.rl_group_size = 1, 2, 2
+        self.cot_tokens, self.rationale_tokens = 96, 48

@@ -63,12 +63,16 @@ class PolicyModel(nn.Module):
             ids = torch.cat([batch.prompt_ids, batch.response_ids], dim=1)
             mask = torch.cat([batch.prompt_mask, batch.response_mask], dim=1)
             positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-            output = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=want_hidden
-            )
-            start = batch.prompt_ids.shape[1] - 1  # the position that predicts the first response token
             width = batch.response_ids.shape[1]
+            # Only the last width + 1 positions predict response tokens: the LM head (a vocabulary-wide
+            # matmul) and the log-softmax run on those alone, not on the whole prompt.
+            output = self.model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=want_hidden,
+                logits_to_keep=width + 1,
+            )  # fmt: skip
+            start = output.logits.shape[1] - width - 1  # the position that predicts the first response token
             logits = output.logits[:, start : start + width]
+            start = ids.shape[1] - width - 1
             hidden = output.hidden_states[-1][:, start : start + width] if want_hidden else None
         logits = logits.float()
         log_probs = torch.log_softmax(logits, dim=-1)

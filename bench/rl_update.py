@@ -1,0 +1,107 @@
+"""The RL step's forward/backward on the embedded default's student (SmolLM2-135M, real weights, fp32
+on the CPU): log-probabilities from the LM head on every position (before) against the LM head on
+the response positions only (after, `PolicyModel` today), run alternately in one process.
+
+Rows are shaped like the RL run's: a left-padded prompt of ~400 tokens (question + gold context)
+and a right-padded rationale of up to 64 tokens. Two phases are timed: the no-grad forward that
+gives the old and reference log-probs, and a minibatch's forward + backward of the update.
+
+Run: ``.venv/bin/python bench/rl_update.py [--rows 8 --prompt 400 --response 64 --repeats 3]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from guidedcot.rl.policy import PolicyModel, RolloutTensors
+from guidedcot.student import load_student
+
+
+def full_logits(policy: PolicyModel, batch: RolloutTensors) -> torch.Tensor:
+    """Before: the LM head and log-softmax on every position, then the response positions kept."""
+    ids = torch.cat([batch.prompt_ids, batch.response_ids], dim=1)
+    mask = torch.cat([batch.prompt_mask, batch.response_mask], dim=1)
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    output = policy.model(input_ids=ids, attention_mask=mask, position_ids=positions)
+    start, width = batch.prompt_ids.shape[1] - 1, batch.response_ids.shape[1]
+    log_probs = torch.log_softmax(output.logits[:, start : start + width].float(), dim=-1)
+    return log_probs.gather(-1, batch.response_ids.unsqueeze(-1)).squeeze(-1)
+
+
+def response_only(policy: PolicyModel, batch: RolloutTensors) -> torch.Tensor:
+    """After: `PolicyModel.forward` (LM head on the last response-width + 1 positions)."""
+    return policy(**batch.as_kwargs())[0]
+
+
+def rollout(rows: int, prompt: int, response: int, vocab: int) -> RolloutTensors:
+    """Random token ids with the RL run's padding: prompts left-padded, rationales right-padded."""
+    generator = torch.Generator().manual_seed(0)
+    prompt_lengths = torch.randint(prompt * 3 // 4, prompt + 1, (rows,), generator=generator)
+    response_lengths = torch.randint(response // 2, response + 1, (rows,), generator=generator)
+    prompt_mask = (torch.arange(prompt)[None, :] >= prompt - prompt_lengths[:, None]).long()
+    response_mask = (torch.arange(response)[None, :] < response_lengths[:, None]).long()
+    return RolloutTensors(
+        prompt_ids=torch.randint(1, vocab, (rows, prompt), generator=generator) * prompt_mask,
+        prompt_mask=prompt_mask,
+        response_ids=torch.randint(1, vocab, (rows, response), generator=generator) * response_mask,
+        response_mask=response_mask,
+    )
+
+
+def timed(work: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=8, help="rationales per minibatch")
+    parser.add_argument("--prompt", type=int, default=400)
+    parser.add_argument("--response", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    student = load_student("smollm2")
+    policy = PolicyModel(student.model, seq2seq=False, with_value_head=False)
+    batch = rollout(args.rows, args.prompt, args.response, student.model.config.vocab_size)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            full_logits(policy, batch), response_only(policy, batch), rtol=1e-4, atol=1e-4
+        )
+
+    def forward(fn: Callable[[PolicyModel, RolloutTensors], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            with torch.no_grad():
+                fn(policy, batch)
+
+        return run
+
+    def update(fn: Callable[[PolicyModel, RolloutTensors], torch.Tensor]) -> Callable[[], None]:
+        def run() -> None:
+            policy.zero_grad(set_to_none=True)
+            (-(fn(policy, batch) * batch.response_mask).sum()).backward()
+
+        return run
+
+    times: dict[str, list[float]] = {}
+    for _ in range(args.repeats):  # alternate, so drifts of a shared machine hit both alike
+        for phase, make in (("forward (no grad)", forward), ("forward + backward", update)):
+            for name, fn in (("before", full_logits), ("after", response_only)):
+                times.setdefault(f"{phase} {name}", []).append(timed(make(fn)))
+    threads = torch.get_num_threads()
+    print(f"SmolLM2-135M fp32, {args.rows} rows x ({args.prompt} prompt + {args.response} response) tokens, "
+          f"{threads} threads, median of {args.repeats}:")  # fmt: skip
+    for phase in ("forward (no grad)", "forward + backward"):
+        before = statistics.median(times[f"{phase} before"])
+        after = statistics.median(times[f"{phase} after"])
+        print(f"  {phase}: before {before:.2f} s, after {after:.2f} s, ratio {before / after:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
