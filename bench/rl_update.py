@@ -1,6 +1,7 @@
 """The RL step's forward/backward on the embedded default's student (SmolLM2-135M, real weights, fp32
 on the CPU): log-probabilities from the LM head on every position (before) against the LM head on
-the response positions only (after, `PolicyModel` today), run alternately in one process.
+the response positions only (after, `PolicyModel` today), and that under bf16 autocast (fp32 master
+weights; AVX-512 BF16 kernels where the CPU has them), run alternately in one process.
 
 Rows are shaped like the RL run's: a left-padded prompt of ~400 tokens (question + gold context)
 and a right-padded rationale of up to 64 tokens. Two phases are timed: the no-grad forward that
@@ -89,18 +90,33 @@ def main() -> None:
 
         return run
 
+    def bf16(work: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                work()
+
+        return run
+
+    variants = {
+        "before": lambda make: make(full_logits),
+        "after": lambda make: make(response_only),
+        "after + bf16 autocast": lambda make: bf16(make(response_only)),
+    }
     times: dict[str, list[float]] = {}
-    for _ in range(args.repeats):  # alternate, so drifts of a shared machine hit both alike
+    for _ in range(args.repeats):  # alternate, so drifts of a shared machine hit every variant alike
         for phase, make in (("forward (no grad)", forward), ("forward + backward", update)):
-            for name, fn in (("before", full_logits), ("after", response_only)):
-                times.setdefault(f"{phase} {name}", []).append(timed(make(fn)))
+            for name, variant in variants.items():
+                times.setdefault(f"{phase} {name}", []).append(timed(variant(make)))
     threads = torch.get_num_threads()
     print(f"SmolLM2-135M fp32, {args.rows} rows x ({args.prompt} prompt + {args.response} response) tokens, "
           f"{threads} threads, median of {args.repeats}:")  # fmt: skip
     for phase in ("forward (no grad)", "forward + backward"):
         before = statistics.median(times[f"{phase} before"])
-        after = statistics.median(times[f"{phase} after"])
-        print(f"  {phase}: before {before:.2f} s, after {after:.2f} s, ratio {before / after:.2f}x")
+        cells = [f"before {before:.2f} s"]
+        for name in list(variants)[1:]:
+            median = statistics.median(times[f"{phase} {name}"])
+            cells.append(f"{name} {median:.2f} s ({before / median:.2f}x)")
+        print(f"  {phase}: " + ", ".join(cells))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,19 @@ def preferred_dtype(device: str) -> Any:
     return torch.float32
 
 
+def native_bf16(device: str) -> bool:
+    """Whether ``device`` multiplies bf16 matrices natively: a CUDA GPU with bf16, or a CPU whose
+    oneDNN kernels have bf16 (AVX-512 BF16 or AMX), where bf16 autocast runs matmuls 2-4x faster."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 @dataclass
 class LoadedModel:
     """A model with its tokenizer; ``seq2seq`` for encoder-decoders (the T5 family)."""

@@ -110,6 +110,13 @@ class RLConfig:
     )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    bf16: bool | None = field(
+        default=None,
+        metadata={
+            "help": "bf16 autocast over fp32 weights for sampling, forward and update; null = where the "
+            "hardware multiplies bf16 natively (a recent GPU, a CPU with AVX-512 BF16 or AMX)."
+        },
+    )
     save_every: int = field(
         default=5,
         metadata={"help": "Checkpoint every N steps (model, value head, optimizer, RNG, data position)."},

@@ -13,6 +13,17 @@ CURVES = (
 )
 
 
+SMOOTHING = 4
+
+
+def running_mean(values: list[float], window: int) -> list[float]:
+    """The mean of each value and the ``window - 1`` before it (fewer at the start)."""
+    return [
+        sum(values[max(0, i - window + 1) : i + 1]) / (i + 1 - max(0, i - window + 1))
+        for i in range(len(values))
+    ]
+
+
 def plot_curves(metrics: Path, png: Path) -> None:
     """Reward, KL, entropy and rationale length per step (and the dev EM where it was measured)."""
     import matplotlib
@@ -24,7 +35,11 @@ def plot_curves(metrics: Path, png: Path) -> None:
     figure, axes = plt.subplots(1, len(CURVES) + 1, figsize=(4 * (len(CURVES) + 1), 3.2))
     steps = [r["step"] for r in records]
     for axis, (key, title) in zip(axes, CURVES, strict=False):
-        axis.plot(steps, [r.get(key, float("nan")) for r in records], marker=".")
+        values = [r.get(key, float("nan")) for r in records]
+        axis.plot(steps, values, marker=".", label="per step")
+        if key == "reward_mean" and len(values) >= 2 * SMOOTHING:  # a step's few rationales are noisy
+            axis.plot(steps, running_mean(values, SMOOTHING), label=f"mean of the last {SMOOTHING} steps")
+            axis.legend(fontsize=7)
         axis.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
         axis.set_title(title, fontsize=9)
         axis.set_xlabel("step")
@@ -35,7 +50,12 @@ def plot_curves(metrics: Path, png: Path) -> None:
         axes[-1].plot([r["step"] for r in evaluated], [r["eval_em"] for r in evaluated], marker="o")
     else:  # an empty axis would read as a measured zero
         axes[-1].text(
-            0.5, 0.5, "not measured\n(eval_limit 0)", ha="center", va="center", transform=axes[-1].transAxes
+            0.5,
+            0.5,
+            "not measured\n(eval_every or eval_limit 0)",
+            ha="center",
+            va="center",
+            transform=axes[-1].transAxes,
         )
         axes[-1].set_xticks([])
         axes[-1].set_yticks([])

@@ -10,6 +10,7 @@ of a step's questions; gradients are synchronised; the reader should then be one
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from guidedcot.data.context import TokenCounter
 from guidedcot.errors import ConfigError, GuidedCotError
 from guidedcot.llm.types import LanguageModel, stable_seed
 from guidedcot.metrics import best_exact_match, contains_answer
+from guidedcot.models.hf import native_bf16
 from guidedcot.pipeline import Answerer, Decoding, Method, MethodKind, Question
 from guidedcot.progress import ProgressHook
 from guidedcot.prompts import build_templates
@@ -110,13 +112,19 @@ def train_rl(
     from transformers import get_linear_schedule_with_warmup
 
     check_config(config)
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    # float32 weights (the student loader's), bf16 autocast on a GPU that has it
+    cuda = torch.cuda.is_available()
+    bf16 = native_bf16("cuda" if cuda else "cpu") if config.bf16 is None else config.bf16
+    # float32 weights (the student loader's, the optimizer's master copy), and bf16 autocast around
+    # sampling, the forward pass (policy and reference alike) and the update where the hardware has it
     # (mixed_precision is only named on a GPU: naming "no" clashes with an Accelerate state that an
     # earlier Trainer in the same process set up, e.g. TRL's bf16 default)
-    accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(), **({"mixed_precision": "bf16"} if bf16 else {})
-    )
+    accelerator = Accelerator(cpu=not cuda, **({"mixed_precision": "bf16"} if bf16 and cuda else {}))
+
+    def autocast() -> contextlib.AbstractContextManager[Any]:
+        if not bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(accelerator.device.type, dtype=torch.bfloat16)
+
     world, rank = accelerator.num_processes, accelerator.process_index
     if config.questions_per_step % world:
         raise ConfigError(
@@ -190,14 +198,12 @@ def train_rl(
 
     log = MetricsLog(out, enabled=accelerator.is_main_process, keep_through=start)
     if accelerator.is_main_process:
-        write_json_atomic(out / "config.json", config_to_dict(config))
+        write_json_atomic(out / "config.json", config_to_dict(dataclasses.replace(config, bf16=bf16)))
     for step in range(start, config.steps):
         indices = step_indices(step, len(questions), config.questions_per_step, config.seed)
         mine = indices[rank::world]
         timer = PhaseTimer()
-        # bf16 rollouts only on a GPU (on the CPU an Accelerate state left by an earlier Trainer in the
-        # same process may say bf16, and sampling must not change with it)
-        with timer("rollout"), accelerator.autocast() if bf16 else contextlib.nullcontext():
+        with timer("rollout"), autocast():
             unwrapped = accelerator.unwrap_model(policy)
             unwrapped.eval()
             rollout = sample_responses(
@@ -216,7 +222,7 @@ def train_rl(
                 answers=[list(q.answers) for q in rows], id=[q.id for q in rows],
             )  # fmt: skip
             scores = torch.tensor(batch.total, dtype=torch.float32, device=accelerator.device)
-        with timer("forward"), torch.no_grad():
+        with timer("forward"), torch.no_grad(), autocast():
             old_logp, _, old_values = unwrapped(**rollout.as_kwargs())
             ref_logp = reference_logprobs(unwrapped, reference, rollout)
         mask = rollout.response_mask.float()
@@ -226,7 +232,7 @@ def train_rl(
         else:
             advantages = group_advantages(scores, config.group_size, config.algo)[:, None] * mask  # type: ignore[arg-type]
             returns = None
-        with timer("update"):
+        with timer("update"), autocast():
             unwrapped.train()
             stats = update(
                 policy, optimizer, scheduler, accelerator, rollout, old_logp, ref_logp, old_values, advantages,
