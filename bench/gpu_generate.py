@@ -13,14 +13,13 @@ Run: ``python bench/gpu_generate.py [--batches 1 64]``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_models import build, configs
+from gpu_models import build, configs, report
 
 PROMPT, NEW = 400, 128
 
@@ -105,10 +104,7 @@ def main() -> None:
                         "error": f"{type(error).__name__}: {error}"[:400],
                     }
                 result["bandwidth_tb_s"] = round(bandwidth / 1e12, 2)
-                print(json.dumps(result), flush=True)
-                if args.out:
-                    with args.out.open("a") as handle:
-                        handle.write(json.dumps(result) + "\n")
+                report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,18 @@ with the given tokenizer saved beside (the CLI runs need one; the vocabulary is 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
+
+
+def report(result: dict[str, Any], out: Path | None) -> None:
+    """One result: a JSON line on stdout, and appended to ``out`` when given."""
+    line = json.dumps(result)
+    print(line, flush=True)
+    if out:
+        with out.open("a") as handle:
+            handle.write(line + "\n")
 
 
 def configs(vocab: int | None = None) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gpu_models import build, configs
+from gpu_models import build, configs, report
 
 BATCH = {"smollm2-135m": 32, "qwen2.5-0.5b": 16, "t5-large": 16}
 RATIONALE_TOKENS = (
@@ -235,10 +235,7 @@ def main() -> None:
                     "error": f"{type(error).__name__}: {error}"[:400],
                 }
             if rank0:
-                print(json.dumps(result), flush=True)
-                if args.out:
-                    with args.out.open("a") as handle:
-                        handle.write(json.dumps(result) + "\n")
+                report(result, args.out)
 
 
 if __name__ == "__main__":

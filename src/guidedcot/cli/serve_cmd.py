@@ -118,17 +118,12 @@ def _listen(host: str, port: int) -> socket.socket:
 
 def _only_model(base_url: str, api_key_env: str | None) -> str:
     """The one model an endpoint lists (``GET /models``); an error when it lists none or several."""
-    import os
-
     import httpx
 
-    key = os.environ.get(api_key_env) if api_key_env else None
+    from guidedcot.llm.http import auth_headers
+
     try:
-        response = httpx.get(
-            f"{base_url.rstrip('/')}/models",
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=10,
-        )
+        response = httpx.get(f"{base_url.rstrip('/')}/models", headers=auth_headers(api_key_env), timeout=10)
         names = [entry["id"] for entry in response.json()["data"]]
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as error:
         raise ConfigError(f"cannot list the models of {base_url} ({error}); pass --reader-model") from None

@@ -29,6 +29,12 @@ class EndpointError(GuidedCotError):
     """The endpoint kept failing after the last retry, or refused the request outright."""
 
 
+def auth_headers(api_key_env: str | None) -> dict[str, str]:
+    """The Authorization header for the key in the variable ``api_key_env`` (none when it is unset)."""
+    key = os.environ.get(api_key_env) if api_key_env else None
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 class HttpLanguageModel:
     """A model behind an OpenAI-compatible ``/v1`` endpoint."""
 
@@ -60,8 +66,7 @@ class HttpLanguageModel:
         return self._identity
 
     def _headers(self) -> dict[str, str]:
-        key = os.environ.get(self._api_key_env) if self._api_key_env else None
-        return {"Authorization": f"Bearer {key}"} if key else {}
+        return auth_headers(self._api_key_env)
 
     async def _post(self, client: httpx.AsyncClient, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/{endpoint}"
