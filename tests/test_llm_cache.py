@@ -11,7 +11,11 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+from guidedcot.errors import GuidedCotError
 from guidedcot.llm import CachedLanguageModel, FakeLanguageModel, GenerationCache, cache_key, chat
+from guidedcot.llm.cache import DEFAULT_MAX_BYTES, MAX_MB_ENV, max_bytes_from_env
 
 
 def test_key_covers_identity_prompt_parameters_and_sample_index() -> None:
@@ -85,3 +89,35 @@ def test_sigkilled_writer_keeps_every_finished_entry(tmp_path: Path) -> None:
     assert [r.text for r in model.generate([chat(f"q{n}") for n in range(finished)])] == [
         f"answer to q{n}" for n in range(finished)
     ]
+
+
+def test_the_cache_stays_near_its_bound_and_keeps_the_newest_entries(tmp_path: Path) -> None:
+    """Past max_bytes the oldest tenth goes; the file stops growing and an evicted entry is computed
+    again (the answer is the same: the cache only ever saves work)."""
+    bound = 256 * 1024
+    cache = GenerationCache(tmp_path / "c.sqlite", max_bytes=bound)
+    answers = CachedLanguageModel(FakeLanguageModel(lambda r: "x" * 900), cache, chunk_size=4)
+    prompts = [chat(f"question {n} " + "context " * 100) for n in range(600)]  # ~2 KB a row, ~1.2 MB in all
+    for start in range(0, len(prompts), 4):
+        answers.generate(prompts[start : start + 4])
+    assert cache.evictions > 0
+    assert cache.size_bytes() <= bound
+    assert (tmp_path / "c.sqlite").stat().st_size < 2 * bound  # freed pages are reused
+    newest, oldest = prompts[-4:], prompts[:4]
+    calls = answers.usage.calls
+    answers.generate(newest)
+    assert answers.usage.calls == calls  # still cached
+    again = answers.generate(oldest)
+    assert answers.usage.calls == calls + 4 and all(g.text == "x" * 900 for g in again)
+
+
+def test_the_bound_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MAX_MB_ENV, raising=False)
+    assert max_bytes_from_env() == DEFAULT_MAX_BYTES
+    monkeypatch.setenv(MAX_MB_ENV, "0.5")
+    assert max_bytes_from_env() == 512 * 1024
+    monkeypatch.setenv(MAX_MB_ENV, "0")
+    assert max_bytes_from_env() is None
+    monkeypatch.setenv(MAX_MB_ENV, "lots")
+    with pytest.raises(GuidedCotError, match="GUIDEDCOT_CACHE_MAX_MB='lots'"):
+        max_bytes_from_env()

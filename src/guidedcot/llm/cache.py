@@ -3,12 +3,17 @@
 Key = sha256 of sorted-key JSON of (model identity, request: prompt or messages, decoding parameters,
 sample index). A result is stored in the same transaction as the rest of its chunk, after the
 backend returned it, so a killed run keeps every finished chunk and never a partial entry.
+
+The file is bounded: past ``max_bytes`` (default 4 GiB; ``$GUIDEDCOT_CACHE_MAX_MB``, 0 = no bound) the
+oldest tenth of the entries are deleted in one transaction, and SQLite reuses their pages, so the
+file stops growing near the bound. An evicted entry is simply computed again when asked for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -17,10 +22,26 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from guidedcot.errors import GuidedCotError
 from guidedcot.llm.types import Generation, GenerationRequest, LanguageModel, can_score_choices
 
 SCHEMA_VERSION = 1
 R = TypeVar("R")
+MAX_MB_ENV = "GUIDEDCOT_CACHE_MAX_MB"
+DEFAULT_MAX_BYTES = 4 << 30
+EVICTED_SHARE = 0.1
+
+
+def max_bytes_from_env() -> int | None:
+    """The cache bound in bytes from ``$GUIDEDCOT_CACHE_MAX_MB`` (0: none), else the default."""
+    raw = os.environ.get(MAX_MB_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAX_BYTES
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        raise GuidedCotError(f"${MAX_MB_ENV}={raw!r}: expected a number of megabytes (0: no bound)") from None
+    return int(megabytes * (1 << 20)) if megabytes > 0 else None
 
 
 def cache_key(identity: str, request: GenerationRequest, options: Sequence[str] | None = None) -> str:
@@ -40,8 +61,10 @@ class GenerationCache:
     """Key -> Generation (and key -> option log-probabilities), in one SQLite file; thread-safe,
     multi-process-safe."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, max_bytes: int | None = DEFAULT_MAX_BYTES) -> None:
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.evictions = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._connection = sqlite3.connect(
@@ -55,6 +78,7 @@ class GenerationCache:
                 "key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, result TEXT NOT NULL, "
                 "created REAL NOT NULL)"
             )
+            self._connection.execute(f"CREATE INDEX IF NOT EXISTS {table}_created ON {table} (created)")
 
     def _get(self, table: str, keys: Sequence[str]) -> dict[str, object]:
         found: dict[str, object] = {}
@@ -110,6 +134,33 @@ class GenerationCache:
             except BaseException:
                 self._connection.execute("ROLLBACK")
                 raise
+            if self.max_bytes is not None and self.size_bytes() > self.max_bytes:
+                self._evict_oldest()
+
+    def size_bytes(self) -> int:
+        """Bytes the entries occupy (the database's pages in use; free pages are reused)."""
+        pages, free, size = (
+            self._connection.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("page_count", "freelist_count", "page_size")
+        )
+        return int((pages - free) * size)
+
+    def _evict_oldest(self) -> None:
+        """Delete the oldest tenth of every table's entries in one transaction (caller holds the lock)."""
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            for table in _TABLES:
+                count = self._connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                oldest = max(1, int(count * EVICTED_SHARE)) if count else 0
+                self._connection.execute(
+                    f"DELETE FROM {table} WHERE key IN (SELECT key FROM {table} ORDER BY created LIMIT ?)",
+                    (oldest,),
+                )
+            self._connection.execute("COMMIT")
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self.evictions += 1
 
     def __len__(self) -> int:
         with self._lock:

@@ -9,7 +9,7 @@ from typing import Literal
 
 from guidedcot import defaults
 from guidedcot.errors import GuidedCotError
-from guidedcot.llm.cache import CachedLanguageModel, GenerationCache
+from guidedcot.llm.cache import CachedLanguageModel, GenerationCache, max_bytes_from_env
 from guidedcot.llm.config import ModelConfig
 from guidedcot.llm.types import LanguageModel
 from guidedcot.models import resolve_model
@@ -82,7 +82,8 @@ def _is_hf(spec: str) -> bool:
 
 def with_cache(model: LanguageModel, cache_path: Path | str | None) -> CachedLanguageModel:
     """Put the persistent cache (or, with None, only accounting) in front of a backend."""
-    return CachedLanguageModel(model, GenerationCache(cache_path) if cache_path else None)
+    cache = GenerationCache(cache_path, max_bytes=max_bytes_from_env()) if cache_path else None
+    return CachedLanguageModel(model, cache)
 
 
 def build_backend(settings: ModelConfig) -> LanguageModel:
