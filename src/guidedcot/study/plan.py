@@ -87,10 +87,12 @@ class StudyPlan:
         for number, stage in enumerate(self.stages, start=1):
             status = " [done]" if stage.done() else ""
             detail = _detail(stage)
-            lines.append(
-                f"{number:>2}. {stage.label}{status}: {detail}; {stage.questions} questions, "
-                f"at most {stage.reader_calls} reader calls -> {stage.out}"
+            cost = (
+                "the teacher's correct rationales, no reader call"
+                if stage.kind == "distill"
+                else f"{stage.questions} questions, at most {stage.reader_calls} reader calls"
             )
+            lines.append(f"{number:>2}. {stage.label}{status}: {detail}; {cost} -> {stage.out}")
         total = sum(stage.reader_calls for stage in self.stages)
         lines.append(f"In all at most {total} reader calls (fewer where the generation cache has them).")
         return lines
