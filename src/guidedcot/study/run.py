@@ -32,7 +32,7 @@ from guidedcot.llm.types import LanguageModel
 from guidedcot.progress import ProgressHook
 from guidedcot.report import evaluate_to_folder
 from guidedcot.study.config import UNTRAINED
-from guidedcot.study.plan import STAGE_KINDS, Stage, StudyPlan
+from guidedcot.study.plan import GUIDED_METHODS, STAGE_KINDS, Stage, StudyPlan
 from guidedcot.study.summary import study_markdown
 
 logger = logging.getLogger(__name__)
@@ -126,13 +126,10 @@ def _run_stage(
             config, reader=reader, data_dir=data_dir, count_tokens=count_tokens, resume=True, progress=hook
         )
     else:
-        student = build_model(config.student, cache_path) if _guided(config.methods) else None
+        guided = any(method in GUIDED_METHODS for method in config.methods)
+        student = build_model(config.student, cache_path) if guided else None
         evaluate_to_folder(config, reader=reader, student=student, out_dir=stage.out, data_dir=data_dir,
                            count_tokens=count_tokens, progress=hook)  # fmt: skip
-
-
-def _guided(methods: list[str]) -> bool:
-    return any(method.startswith("guided") for method in methods)
 
 
 def summarize_mode(plan: StudyPlan, mode: str) -> ModeResult:
