@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -112,3 +115,25 @@ def test_guided_without_a_student_is_a_clear_error() -> None:
     answerer = Answerer(reader=FakeLanguageModel(reader_script), templates=DEFAULT_TEMPLATES)
     with pytest.raises(ConfigError, match="student"):
         answerer.run(Method(MethodKind.GUIDED), QUESTIONS)
+
+
+def test_each_answer_carries_its_share_of_each_model_s_wall_time() -> None:
+    """A reader that takes 0.2 s per call and a student that takes 0.1 s: two questions in one batch
+    carry at least 0.2 s of reader time each (one call each), and guided splits student from reader."""
+
+    def slow(
+        script: Callable[[GenerationRequest], str], seconds: float
+    ) -> Callable[[GenerationRequest], str]:
+        def answer(request: GenerationRequest) -> str:
+            time.sleep(seconds)
+            return script(request)
+
+        return answer
+
+    reader = FakeLanguageModel(slow(reader_script, 0.2))
+    student = FakeLanguageModel(slow(lambda r: "Jaws was directed by Spielberg.", 0.1))
+    answerer = Answerer(reader=reader, student=student, templates=DEFAULT_TEMPLATES)
+    standard = answerer.run(Method(MethodKind.STANDARD), QUESTIONS)
+    assert all(a.reader_seconds >= 0.2 and a.student_seconds == 0 for a in standard)
+    guided = answerer.run(Method(MethodKind.GUIDED), QUESTIONS)
+    assert all(a.reader_seconds >= 0.2 and 0.1 <= a.student_seconds < 0.2 for a in guided)

@@ -38,6 +38,8 @@ class PredictionRecord:
     samples: list[dict[str, Any]] = field(default_factory=list)
     aspects: dict[str, float] | None = None
     aspect_total: float | None = None
+    reader_seconds: float = 0.0
+    student_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -78,6 +80,8 @@ def score(example: Example, context: str, method: str, answer: MethodAnswer) -> 
         student_completion_tokens=answer.student_completion_tokens,
         calls=answer.calls,
         cached_calls=answer.cached_calls,
+        reader_seconds=answer.reader_seconds,
+        student_seconds=answer.student_seconds,
         missing_prediction=answer.missing_prediction,
         samples=samples,
     )

@@ -33,7 +33,8 @@ class ScoreRow:
 
 @dataclass(frozen=True)
 class Diagnostics:
-    """Per dataset x method: rationale length and leakage, cost per question, cache hit rate."""
+    """Per dataset x method: rationale length and leakage, cost per question (tokens and wall
+    seconds of each model), cache hit rate."""
 
     dataset: str
     method: str
@@ -45,6 +46,8 @@ class Diagnostics:
     student_tokens: float
     cache_hit_rate: float
     missing_prediction: float
+    reader_seconds: float = 0.0
+    student_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -160,4 +163,6 @@ def _diagnostics(dataset: str, method: str, records: Sequence[PredictionRecord])
         student_tokens=fmean(r.student_prompt_tokens + r.student_completion_tokens for r in records),
         cache_hit_rate=sum(r.cached_calls for r in records) / calls if calls else 0.0,
         missing_prediction=fmean(r.missing_prediction > 0 for r in records),
+        reader_seconds=fmean(r.reader_seconds for r in records),
+        student_seconds=fmean(r.student_seconds for r in records),
     )

@@ -6,6 +6,7 @@ through the `LanguageModel` protocol only; which backend is behind it is not thi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -73,7 +74,11 @@ class Question:
 
 @dataclass
 class MethodAnswer:
-    """One question answered by one method: every sample's rationale, reader output and answer."""
+    """One question answered by one method: every sample's rationale, reader output and answer.
+
+    ``reader_seconds`` / ``student_seconds``: wall time of the batch the question was part of,
+    divided by the batch's questions (the cost per question at that batch size; near 0 for cache
+    hits)."""
 
     rationales: list[str | None]
     reader_outputs: list[str]
@@ -86,6 +91,8 @@ class MethodAnswer:
     calls: int = 0
     cached_calls: int = 0
     missing_prediction: int = 0
+    reader_seconds: float = 0.0
+    student_seconds: float = 0.0
 
     @property
     def rationale(self) -> str | None:
@@ -200,17 +207,23 @@ class Answerer:
         ]
 
     def _standard(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
+        started = time.perf_counter()
         results = self.reader.generate(
             self._requests("standard", method, questions, self.decoding.answer_tokens)
         )
+        reader_seconds = (time.perf_counter() - started) / len(questions)
         answers = []
         for question, outputs in zip(questions, self._per_question(results, method.samples), strict=True):
             parsed = [extract_answer(g.text, question.question) for g in outputs]
-            answers.append(_answer(rationales=[None] * len(outputs), reader=outputs, parsed=parsed))
+            answer = _answer(rationales=[None] * len(outputs), reader=outputs, parsed=parsed)
+            answer.reader_seconds = reader_seconds
+            answers.append(answer)
         return answers
 
     def _cot(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
+        started = time.perf_counter()
         results = self.reader.generate(self._requests("cot", method, questions, self.decoding.cot_tokens))
+        reader_seconds = (time.perf_counter() - started) / len(questions)
         answers = []
         for question, outputs in zip(questions, self._per_question(results, method.samples), strict=True):
             split = [split_cot(g.text, question.question) for g in outputs]
@@ -220,15 +233,20 @@ class Answerer:
             ]
             answer = _answer(rationales=[s.reasoning for s in split], reader=outputs, parsed=parsed)
             answer.missing_prediction = sum(not s.has_prediction_line for s in split)
+            answer.reader_seconds = reader_seconds
             answers.append(answer)
         return answers
 
     def _guided(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
+        started = time.perf_counter()
         by_question = self.write_rationales(questions, samples=method.samples, temperature=method.temperature)
+        written = time.perf_counter()
         rationales = [[g.text.strip() for g in group] for group in by_question]
         readings = self.read_rationales(
             [q for q in questions for _ in range(method.samples)], [r for group in rationales for r in group]
         )
+        student_seconds = (written - started) / len(questions)
+        reader_seconds = (time.perf_counter() - written) / len(questions)
         answers = []
         for texts, student, start in zip(
             rationales, by_question, range(0, len(readings), method.samples), strict=True
@@ -241,6 +259,7 @@ class Answerer:
             answer.student_completion_tokens = sum(g.completion_tokens for g in student)
             answer.calls += len(student)
             answer.cached_calls += sum(g.cached for g in student)
+            answer.student_seconds, answer.reader_seconds = student_seconds, reader_seconds
             answers.append(answer)
         return answers
 

@@ -81,6 +81,7 @@ def _diagnostics_table(summary: Summary) -> str:
     head = (
         "<tr><th>dataset</th><th>method</th><th>n</th><th>rationale words</th><th>gold in rationale %</th>"
         "<th>reader prompt tokens / q</th><th>reader completion tokens / q</th><th>student tokens / q</th>"
+        "<th>reader s / q</th><th>student s / q</th>"
         "<th>no Prediction line %</th><th>cache hits %</th></tr>"
     )
     body = []
@@ -95,6 +96,8 @@ def _diagnostics_table(summary: Summary) -> str:
             f"{d.reader_prompt_tokens:.0f}",
             f"{d.reader_completion_tokens:.1f}",
             f"{d.student_tokens:.0f}",
+            f"{d.reader_seconds:.2f}",
+            f"{d.student_seconds:.2f}",
             pct(d.missing_prediction),
             pct(d.cache_hit_rate),
         ]

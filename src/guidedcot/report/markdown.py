@@ -67,18 +67,20 @@ def render_markdown(summary: Summary, *, title: str, facts: Mapping[str, Any]) -
         "",
         "Rationale words: mean length of the rationale (the student's, or the reader's own reasoning). "
         "Gold in rationale: share of rationales that already contain a gold answer. Tokens are per "
-        "question (the cost of each method). Cache hits: share of model calls answered from the cache.",
+        "question (the cost of each method), and so are the seconds (a batch's wall time over its "
+        "questions; cache hits cost about 0). Cache hits: share of model calls answered from the cache.",
         "",
         "| dataset | method | n | rationale words | gold in rationale % | reader prompt tokens | "
-        "reader completion tokens | student tokens | no Prediction line % | cache hits % |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "reader completion tokens | student tokens | reader s | student s | no Prediction line % | "
+        "cache hits % |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for d in summary.diagnostics:
         words = "–" if d.mean_rationale_words is None else f"{d.mean_rationale_words:.1f}"
         lines.append(
             f"| {d.dataset} | {d.method} | {d.n} | {words} | {pct(d.rationale_contains_gold)} | "
             f"{d.reader_prompt_tokens:.0f} | {d.reader_completion_tokens:.1f} | {d.student_tokens:.0f} | "
-            f"{pct(d.missing_prediction)} | {pct(d.cache_hit_rate)} |"
+            f"{d.reader_seconds:.2f} | {d.student_seconds:.2f} | {pct(d.missing_prediction)} | {pct(d.cache_hit_rate)} |"
         )
     lines += aspect_markdown(summary)
     lines += ["", "![EM and F1 per method](chart.png)", ""]
