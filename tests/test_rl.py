@@ -54,7 +54,8 @@ def test_every_algorithm_runs_logs_and_saves(
     assert result.steps == 3 and len(result.metrics) == 3
     record = result.metrics[-1]
     for key in ("reward_mean", "kl", "entropy", "clip_fraction", "approx_kl", "rationale_tokens",
-                "rationale_contains_gold", "seconds_rollout", "seconds_reward", "seconds_update"):  # fmt: skip
+                "rationale_contains_gold", "seconds_rollout", "seconds_reward", "seconds_update",
+                "memory_rss_gb"):  # fmt: skip
         assert key in record and math.isfinite(record[key]), key
     if algo == "ppo":
         assert "explained_variance" in record and "value_loss" in record

@@ -27,6 +27,7 @@ from guidedcot.config import config_to_dict
 from guidedcot.data.context import TokenCounter
 from guidedcot.errors import ConfigError, GuidedCotError
 from guidedcot.llm.types import LanguageModel, stable_seed
+from guidedcot.memory import release_free_heap, resident_gb
 from guidedcot.metrics import best_exact_match, contains_answer
 from guidedcot.models.hf import native_bf16
 from guidedcot.pipeline import Answerer, Decoding, Method, MethodKind, Question
@@ -255,6 +256,9 @@ def train_rl(
                     config, accelerator, unwrapped, tokenizer, reader, data_dir, count_tokens, step + 1
                 )
             )
+        del rollout, old_logp, ref_logp, old_values, advantages, returns, kl, mask
+        release_free_heap()  # the step's freed tensors go back to the system, not into a growing heap
+        record["memory_rss_gb"] = resident_gb()
         log.write(record)
         if progress:
             progress(f"step {step + 1} reward {record['reward_mean']:.3f}", step + 1, config.steps)
