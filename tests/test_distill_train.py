@@ -17,6 +17,7 @@ import pytest
 from guidedcot.config import load_config
 from guidedcot.distill import GenerateConfig, TrainConfig, generate_rationales
 from guidedcot.distill.train import train_student
+from guidedcot.errors import ConfigError
 
 pytestmark = pytest.mark.slow
 
@@ -88,6 +89,19 @@ def test_lora_on_a_random_t5_runs_the_seq2seq_path(
 
     (draft,) = load_backend(str(result.final_dir)).generate([chat("Question: Who?", max_new_tokens=4)])
     assert draft.finish_reason in {"stop", "length"}
+    with pytest.raises(ConfigError, match="packing is for causal students"):
+        train_student(train_config(teacher_store, tmp_path / "packed", str(folder), "packing=true"))
+
+
+def test_packing_trains_a_causal_student(teacher_store: Path, tmp_path: Path, tiny_llama: Path) -> None:
+    config = train_config(
+        teacher_store, tmp_path / "packed", str(tiny_llama), "packing=true", "pack_tokens=1024",
+        "batch_size=4", "max_steps=4", "learning_rate=3e-3",
+    )  # fmt: skip
+    result = train_student(config)
+    assert result.global_step == 4
+    assert result.eval_loss_before is not None and result.eval_loss_after is not None
+    assert result.eval_loss_after < result.eval_loss_before
 
 
 def cli_train(store: Path, out: Path, student: Path, *extra: str) -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from guidedcot.atomic import write_json_atomic
 from guidedcot.distill.config import TrainConfig
+from guidedcot.distill.packing import PackingCollator
 from guidedcot.distill.store import load_records, read_manifest
 from guidedcot.distill.trainset import (
     RationaleExample,
@@ -27,7 +28,7 @@ from guidedcot.distill.trainset import (
     build_training_set,
     split_by_question,
 )
-from guidedcot.errors import GuidedCotError
+from guidedcot.errors import ConfigError, GuidedCotError
 from guidedcot.prompts import build_templates
 from guidedcot.student import IGNORE_INDEX, encode_rationale_example, load_student
 
@@ -115,8 +116,15 @@ def training_arguments(config: TrainConfig, *, has_eval: bool, bf16: bool) -> An
 
 
 def collator(tokenizer: Any, model: Any, config: TrainConfig) -> Any:
-    """Pads a batch to its longest example (a multiple of ``pad_to_multiple_of``); labels with -100."""
+    """Pads a batch to its longest example (a multiple of ``pad_to_multiple_of``); labels with -100.
+    With ``packing`` (causal students), packs the batch into rows instead (`PackingCollator`)."""
     from transformers import DataCollatorForSeq2Seq
+
+    if config.packing:
+        if getattr(model.config, "is_encoder_decoder", False):
+            raise ConfigError("packing is for causal students; a seq2seq student pads (set packing=false)")
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        return PackingCollator(pad, config.pack_tokens, config.pad_to_multiple_of)
 
     return DataCollatorForSeq2Seq(
         tokenizer, model=model, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=config.pad_to_multiple_of
