@@ -2,7 +2,7 @@
 # One call on the GPU machine (the device tool): set up, then run the named phases in order.
 #   bash bench/gpu_call.sh paths sft generate ddp     (carry .gpu and .whl; logs and JSON under $OUT)
 # paths: the CUDA paths from the commands users type (distill train causal/seq2seq x full/LoRA, rl ppo/grpo)
-# sft: bench/gpu_sft.py; t5: the same for T5-Large; generate: bench/gpu_generate.py; ddp: bench/gpu_sft.py on 1 and 2 GPUs.
+# sft: bench/gpu_sft.py; pack: packing (check, then throughput); t5: the same for T5-Large; generate: bench/gpu_generate.py; ddp: bench/gpu_sft.py on 1 and 2 GPUs.
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
@@ -54,6 +54,8 @@ for phase in "$@"; do
       ;;
     # one process on one GPU: with several visible the HF Trainer silently runs DataParallel
     sft) CUDA_VISIBLE_DEVICES=0 run sft python3 bench/gpu_sft.py --out "$OUT/sft.jsonl" ;;
+    pack) CUDA_VISIBLE_DEVICES=0 run pack python3 bench/gpu_sft.py --check-packing --models qwen2.5-0.5b smollm2-135m \
+            --variants after pack pack@64 pack+compile@64 pack@128 --out "$OUT/pack.jsonl" ;;
     generate) run generate python3 bench/gpu_generate.py --out "$OUT/generate.jsonl" ;;
     t5) CUDA_VISIBLE_DEVICES=0 run sft-t5 python3 bench/gpu_sft.py --models t5-large --variants stock before after --out "$OUT/sft.jsonl" ;;
     ddp)

@@ -6,9 +6,12 @@ Variants (each on a fresh randomly initialised model of the real configuration):
   1024 random tokens, no padding: the reference of the GPU issue;
 - ``before``: what `guidedcot distill train` did until now: bf16 weights, AdamW, batch 4, real example
   lengths (``.gpu/lengths.json``) in random order, padded to the longest of the batch;
-- ``after``: what it does now (`guidedcot.distill.train.training_arguments` and `collator`): fp32
-  master weights with bf16 autocast, fused AdamW, length-grouped batches padded to a multiple of 8,
-  a larger batch; ``after+compile`` adds torch.compile.
+- ``after``: what it does by default (`guidedcot.distill.train.training_arguments` and `collator`):
+  fp32 master weights with bf16 autocast, fused AdamW, length-grouped batches padded to a multiple
+  of 8, a larger batch;
+- ``pack``: the same with ``packing`` on (causal students): examples end to end in rows of
+  ``--pack-tokens`` tokens, no padding inside a row (`guidedcot.distill.packing`);
+- ``+compile`` after a variant adds torch.compile; ``@N`` sets the batch (examples per step).
 Tokens/s count real (non-pad) tokens; MFU = useful FLOPs/s over the measured bf16 matmul rate, with
 FLOPs per token 6 N + 12 L d s (N: weights of every linear layer, the LM head included; s: the
 example's length; T5: encoder and decoder counted apart, cross-attention included).
@@ -98,7 +101,7 @@ class CountingCollator:
     """Wraps a collator; adds up the useful FLOPs and real tokens of every batch it makes."""
 
     def __init__(self, inner: Any, model: Any) -> None:
-        self.inner, self.model, self.tokens, self.flops, self.batches = inner, model, 0, 0.0, 0
+        self.inner, self.model, self.tokens, self.flops, self.batches, self.rows = inner, model, 0, 0.0, 0, 0
 
     def __call__(self, rows: list[dict[str, list[int]]]) -> Any:
         self.batches += 1
@@ -107,12 +110,15 @@ class CountingCollator:
             enc, dec = len(row["input_ids"]), len(row["labels"]) if seq2seq else 0
             self.tokens += enc + dec
             self.flops += flops(self.model, enc, dec)
-        return self.inner(rows)
+        batch = self.inner(rows)
+        self.rows += len(batch["input_ids"])
+        return batch
 
 
 def measure(
-    name: str, variant: str, peak: float, steps: int, warmup: int, lengths: list[int], batch_scale: int = 1
-) -> dict[str, Any]:
+    name: str, variant: str, peak: float, steps: int, warmup: int, lengths: list[int], batch_scale: int = 1,
+    pack_tokens: int = 2048,
+) -> dict[str, Any]:  # fmt: skip
     import torch
     from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast, Trainer, TrainerCallback
 
@@ -121,21 +127,24 @@ def measure(
 
     config = configs()[name]
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    base, _, batch_text = variant.partition("@")
+    kind = base.removesuffix("+compile")
     model = build(name, config)
-    weights_bf16 = variant == "before"
+    weights_bf16 = kind == "before"
     model = model.to("cuda", dtype=torch.bfloat16 if weights_bf16 else torch.float32)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_tokenizer(config.vocab_size), pad_token="<pad>")
     out = Path(tempfile.mkdtemp(prefix=f"sft-{name}-"))
-    batch = 4 if variant == "before" else BATCH[name] * (1 if variant == "stock" else batch_scale)
+    batch = 4 if kind == "before" else BATCH[name] * (1 if kind == "stock" else batch_scale)
+    batch = int(batch_text) if batch_text else batch
     settings = TrainConfig(
         out=str(out), max_steps=warmup + steps, batch_size=batch, save_steps=10_000, logging_steps=10_000,
-        optim="adamw_torch" if variant == "before" else "auto", group_by_length=variant.startswith("after"),
-        pad_to_multiple_of=None if variant == "before" else 8, torch_compile=variant.endswith("compile"),
-        warmup_ratio=0.0,
+        optim="adamw_torch" if kind == "before" else "auto", group_by_length=kind == "after",
+        pad_to_multiple_of=None if kind == "before" else 8, torch_compile=base.endswith("+compile"),
+        warmup_ratio=0.0, packing=kind == "pack", pack_tokens=pack_tokens,
     )  # fmt: skip
     args = training_arguments(settings, has_eval=False, bf16=True)
     args.report_to, args.save_strategy = [], "no"  # nothing on disk: the machine's disk is small
-    if variant == "stock":
+    if kind == "stock":
         fixed = (
             [1024] * (batch * (warmup + steps + 2))
             if not seq2seq
@@ -182,7 +191,7 @@ def measure(
         "tokens_per_s": round(tokens / seconds), "mfu": round(useful / seconds / (peak * 1e12 * world), 4),
         "peak_tflops": round(peak, 1), "max_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
         "weights": "bf16" if weights_bf16 else "fp32+bf16 autocast", "optim": args.optim,
-        "steps": steps,
+        "steps": steps, "rows_per_step": round(counting.rows / max(counting.batches, 1), 1),
     }  # fmt: skip
     del trainer, model
     torch.cuda.empty_cache()
@@ -190,6 +199,41 @@ def measure(
 
     shutil.rmtree(out, ignore_errors=True)
     return result
+
+
+def check_packing(name: str, lengths: list[int]) -> dict[str, Any]:
+    """Loss and gradient of the same 16 real-length examples, padded and packed, on the GPU in fp32
+    (this machine's transformers must read example boundaries from the position ids)."""
+    import torch
+    from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
+
+    from guidedcot.distill.packing import PackingCollator
+
+    config = configs()[name]
+    torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = build(name, config).to(device, dtype=torch.float32)
+    model.config._attn_implementation = "sdpa"
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=_tokenizer(config.vocab_size), pad_token="<pad>")
+    rows = [Examples(lengths[:16], config.vocab_size, False)[i] for i in range(16)]
+    for row in rows:
+        row["labels"] = [-100] * (len(row["labels"]) // 2) + row["labels"][len(row["labels"]) // 2 :]
+    padded = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100)(
+        [{**r, "attention_mask": [1] * len(r["input_ids"])} for r in rows]
+    )
+    packed = PackingCollator(0, 2048)(rows)
+    results = []
+    for batch in (padded, packed):
+        model.zero_grad()
+        loss = model(**{k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}).loss
+        loss.backward()
+        grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results.append((loss.item(), grad))
+    (loss_a, grad_a), (loss_b, grad_b) = results
+    return {
+        "model": name, "check": "packed vs padded, fp32", "loss_padded": loss_a, "loss_packed": loss_b,
+        "grad_rel_diff": ((grad_a - grad_b).norm() / grad_a.norm()).item(), "rows": len(packed["input_ids"]),
+    }  # fmt: skip
 
 
 def _tokenizer(vocab: int) -> Any:
@@ -212,6 +256,10 @@ def main() -> None:
     parser.add_argument(
         "--batch-scale", type=int, default=1, help="multiply the batch of before/after variants"
     )
+    parser.add_argument("--pack-tokens", type=int, default=2048, help="row length of the pack variants")
+    parser.add_argument(
+        "--check-packing", action="store_true", help="first: packed vs padded loss on the GPU"
+    )
     args = parser.parse_args()
     import torch
 
@@ -219,6 +267,9 @@ def main() -> None:
     random.Random(1).shuffle(lengths)
     peak = peak_bf16_tflops()
     rank0 = int(os.environ.get("RANK", "0")) == 0
+    if args.check_packing and rank0:
+        for name in args.models:
+            report(check_packing(name, lengths), args.out)
     if rank0:
         print(
             f"{torch.cuda.get_device_name()}: bf16 matmul {peak:.0f} TFLOP/s (8192^3, median of 20)",
@@ -227,7 +278,9 @@ def main() -> None:
     for name in args.models:
         for variant in args.variants:
             try:
-                result = measure(name, variant, peak, args.steps, args.warmup, lengths, args.batch_scale)
+                result = measure(
+                    name, variant, peak, args.steps, args.warmup, lengths, args.batch_scale, args.pack_tokens
+                )
             except Exception as error:  # one variant failing must not lose the others' figures
                 result = {
                     "model": name,
