@@ -56,6 +56,8 @@ for phase in "$@"; do
     sft) CUDA_VISIBLE_DEVICES=0 run sft python3 bench/gpu_sft.py --out "$OUT/sft.jsonl" ;;
     pack) CUDA_VISIBLE_DEVICES=0 run pack python3 bench/gpu_sft.py --check-packing --models qwen2.5-0.5b smollm2-135m \
             --variants after pack pack@64 pack+compile@64 pack@128 --out "$OUT/pack.jsonl" ;;
+    liger) CUDA_VISIBLE_DEVICES=0 run liger python3 bench/gpu_sft.py --models qwen2.5-0.5b smollm2-135m \
+            --variants pack+compile@64 pack+liger@64 pack+compile+liger@64 pack+compile+liger@128 --out "$OUT/liger.jsonl" ;;
     generate) run generate python3 bench/gpu_generate.py --out "$OUT/generate.jsonl" ;;
     t5) CUDA_VISIBLE_DEVICES=0 run sft-t5 python3 bench/gpu_sft.py --models t5-large --variants stock before after --out "$OUT/sft.jsonl" ;;
     ddp)

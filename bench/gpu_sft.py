@@ -11,7 +11,8 @@ Variants (each on a fresh randomly initialised model of the real configuration):
   of 8, a larger batch;
 - ``pack``: the same with ``packing`` on (causal students): examples end to end in rows of
   ``--pack-tokens`` tokens, no padding inside a row (`guidedcot.distill.packing`);
-- ``+compile`` after a variant adds torch.compile; ``@N`` sets the batch (examples per step).
+- ``+compile`` after a variant adds torch.compile, ``+liger`` Liger's kernels (fused linear
+  cross-entropy: the logits are never materialised); ``@N`` sets the batch (examples per step).
 Tokens/s count real (non-pad) tokens; MFU = useful FLOPs/s over the measured bf16 matmul rate, with
 FLOPs per token 6 N + 12 L d s (N: weights of every linear layer, the LM head included; s: the
 example's length; T5: encoder and decoder counted apart, cross-attention included).
@@ -128,7 +129,7 @@ def measure(
     config = configs()[name]
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
     base, _, batch_text = variant.partition("@")
-    kind = base.removesuffix("+compile")
+    kind, *flags = base.split("+")
     model = build(name, config)
     weights_bf16 = kind == "before"
     model = model.to("cuda", dtype=torch.bfloat16 if weights_bf16 else torch.float32)
@@ -139,8 +140,8 @@ def measure(
     settings = TrainConfig(
         out=str(out), max_steps=warmup + steps, batch_size=batch, save_steps=10_000, logging_steps=10_000,
         optim="adamw_torch" if kind == "before" else "auto", group_by_length=kind == "after",
-        pad_to_multiple_of=None if kind == "before" else 8, torch_compile=base.endswith("+compile"),
-        warmup_ratio=0.0, packing=kind == "pack", pack_tokens=pack_tokens,
+        pad_to_multiple_of=None if kind == "before" else 8, torch_compile="compile" in flags,
+        warmup_ratio=0.0, packing=kind == "pack", pack_tokens=pack_tokens, liger="liger" in flags,
     )  # fmt: skip
     args = training_arguments(settings, has_eval=False, bf16=True)
     args.report_to, args.save_strategy = [], "no"  # nothing on disk: the machine's disk is small

@@ -109,3 +109,18 @@ def test_resume_skips_a_half_written_checkpoint(tmp_path: Path) -> None:
             (folder / "trainer_state.json").write_text("{}")
     assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
     assert last_checkpoint(tmp_path / "none") is None
+
+
+def test_liger_without_its_package_is_refused_before_anything_loads(tmp_path: Path) -> None:
+    import importlib.util
+
+    from guidedcot.distill import TrainConfig
+    from guidedcot.distill.train import train_student
+    from guidedcot.errors import ConfigError
+
+    if importlib.util.find_spec("liger_kernel") is not None:
+        pytest.skip("liger-kernel is installed here (the GPU extra)")
+    config = load_config(TrainConfig, overrides=["liger=true"])
+    config.teacher_store, config.out = str(tmp_path / "no-store"), str(tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"liger-kernel package: pip install 'guidedcot\[gpu\]'"):
+        train_student(config)

@@ -88,6 +88,13 @@ class TrainConfig:
         },
     )
     pack_tokens: int = field(default=2048, metadata={"help": "With packing: the longest row in tokens."})
+    liger: bool = field(
+        default=False,
+        metadata={
+            "help": "GPU: Liger's Triton kernels (fused linear cross-entropy, RMSNorm, RoPE, SwiGLU); "
+            "needs pip install 'guidedcot[gpu]'."
+        },
+    )
     grad_accum: int = field(default=1, metadata={"help": "Gradient accumulation steps."})
     learning_rate: float = field(
         default=5e-5, metadata={"help": "Peak learning rate (LoRA wants ~1e-4 to 3e-4)."}

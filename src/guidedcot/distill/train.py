@@ -9,6 +9,7 @@ transformers backend renders it at inference) and learn only the rationale token
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -100,6 +101,7 @@ def training_arguments(config: TrainConfig, *, has_eval: bool, bf16: bool) -> An
         optim=optim,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         torch_compile=config.torch_compile,
+        use_liger_kernel=config.liger,
         logging_steps=config.logging_steps,
         save_steps=config.save_steps,
         save_total_limit=3,
@@ -143,6 +145,8 @@ def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
             f"{out} already holds checkpoints (last: {checkpoint.name}); pass --resume to continue, "
             "or choose another --out (nothing is deleted)"
         )
+    if config.liger and importlib.util.find_spec("liger_kernel") is None:
+        raise ConfigError("liger=true needs the liger-kernel package: pip install 'guidedcot[gpu]'")
     manifest = read_manifest(config.teacher_store)
     records = load_records(Path(config.teacher_store) / "rationales.jsonl")
     kept, stats = build_training_set(records, criterion=config.criterion, f1_threshold=config.f1_threshold)
