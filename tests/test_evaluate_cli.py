@@ -37,6 +37,7 @@ def run_folder(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> t
         "--reader", "smollm2", "--student", "smollm2", "--limit", "2",
         "--methods", "standard,cot,guided", "--out", str(out),
         "--set", f"cache={root / 'cache.sqlite'}", "--set", "reader.n_ctx=2048", "--set", "cot_tokens=64",
+        "--set", "rationale_tokens=48",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -49,6 +50,8 @@ def test_evaluate_command_writes_the_whole_run_folder(run_folder: tuple[Path, st
         assert (out / name).stat().st_size > 0, name
     records = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(records) == 2 * 2 * 3
+    assert all(r["reader_seconds"] > 0 for r in records)  # a cold cache: every answer cost reader time
+    assert all((r["student_seconds"] > 0) == (r["method"] == "guided") for r in records)
     assert {(r["dataset"], r["method"]) for r in records} == {
         (d, m) for d in ("hotpotqa", "2wiki") for m in ("standard", "cot", "guided")
     }
