@@ -98,8 +98,10 @@ def test_packing_trains_a_causal_student(teacher_store: Path, tmp_path: Path, ti
         teacher_store, tmp_path / "packed", str(tiny_llama), "packing=true", "pack_tokens=1024",
         "batch_size=4", "max_steps=4", "learning_rate=3e-3",
     )  # fmt: skip
-    result = train_student(config)
+    reported: list[tuple[str, int, int]] = []
+    result = train_student(config, progress=lambda label, done, total: reported.append((label, done, total)))
     assert result.global_step == 4
+    assert reported == [(f"step {n}/4", n, 4) for n in range(1, 5)]  # every optimizer step, with its total
     assert result.eval_loss_before is not None and result.eval_loss_after is not None
     assert result.eval_loss_after < result.eval_loss_before
 

@@ -30,6 +30,7 @@ from guidedcot.distill.trainset import (
     split_by_question,
 )
 from guidedcot.errors import ConfigError, GuidedCotError
+from guidedcot.progress import ProgressHook
 from guidedcot.prompts import build_templates
 from guidedcot.student import IGNORE_INDEX, encode_rationale_example, load_student
 
@@ -133,8 +134,12 @@ def collator(tokenizer: Any, model: Any, config: TrainConfig) -> Any:
     )
 
 
-def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
-    """Build the training set from the store, fine-tune, and save ``out/final`` with its tokenizer."""
+def train_student(
+    config: TrainConfig, *, resume: bool = False, progress: ProgressHook | None = None
+) -> TrainResult:
+    """Build the training set from the store, fine-tune, and save ``out/final`` with its tokenizer.
+
+    With ``progress``, optimizer steps are reported through it (and the Trainer's own bar is off)."""
     import torch
     from transformers import Trainer
 
@@ -186,9 +191,12 @@ def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
             ]
         )
 
+    arguments = training_arguments(config, has_eval=bool(eval_set), bf16=student.autocast_bf16)
+    arguments.disable_tqdm = progress is not None or arguments.disable_tqdm
     trainer = Trainer(
         model=model,
-        args=training_arguments(config, has_eval=bool(eval_set), bf16=student.autocast_bf16),
+        args=arguments,
+        callbacks=[_reporting(progress)] if progress else None,
         train_dataset=encode(train_set),
         eval_dataset=encode(eval_set) if eval_set else None,
         data_collator=collator(tokenizer, model, config),
@@ -225,6 +233,17 @@ def train_student(config: TrainConfig, *, resume: bool = False) -> TrainResult:
         write_json_atomic(out / "training.json", summary)
         (final / "guidedcot-training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return result
+
+
+def _reporting(progress: ProgressHook) -> Any:
+    """A Trainer callback that reports each optimizer step through ``progress``."""
+    from transformers import TrainerCallback
+
+    class ReportSteps(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            progress(f"step {state.global_step}/{state.max_steps}", state.global_step, state.max_steps)
+
+    return ReportSteps()
 
 
 def _finite(value: float | None) -> float | None:

@@ -117,7 +117,7 @@ def _run_stage(
             config, teacher=teacher, data_dir=data_dir, count_tokens=count_tokens, progress=hook
         )
     elif stage.kind == "distill":
-        trained = train_student(config, resume=True)
+        trained = train_student(config, resume=True, progress=hook)
         logger.info("%s: eval loss %s -> %s", stage.label, trained.eval_loss_before, trained.eval_loss_after)
     elif stage.kind == "rl":
         from guidedcot.rl import train_rl
