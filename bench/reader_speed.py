@@ -9,6 +9,9 @@ Parts (variants alternate within each repeat, so a noisy machine slows them alik
   ``llama-quantize`` binary; a requantised model only tells the speed, not the accuracy).
   Prompts are real: the gold context (~300 tokens) and the distractor context (~1300 tokens) of
   HotpotQA dev questions, each distinct (no prefix reuse); generation writes 64 tokens.
+- engines (``--engine NAME=SITE``, repeatable): the default setting through each xllamacpp install
+  (``SITE``: a folder put first on ``PYTHONPATH``, ``-`` for the one installed), each in its own
+  process, alternating: the prebuilt AVX2 wheel against the AVX-512 build the Makefile makes.
 - builds (``--llama-bench NAME=PATH``, repeatable): llama.cpp's own ``llama-bench`` of builds of
   the same llama.cpp commit (say AVX2 as in the prebuilt wheel, and AVX-512 + VNNI) on the GGUF.
 - bound: FLOPs per token (2 x the parameters a token passes through) x the peak of a matmul
@@ -16,7 +19,8 @@ Parts (variants alternate within each repeat, so a noisy machine slows them alik
   the measured memory copy rate.
 
 Run: ``.venv/bin/python bench/reader_speed.py [--repeats 2] [--quantize /path/llama-quantize]
-[--llama-bench avx2=/path/llama-bench --llama-bench avx512=/path/llama-bench]``; prints Markdown.
+[--engine prebuilt=/tmp/prebuilt-site --engine native=-] [--llama-bench avx2=/path/llama-bench ...]``;
+prints Markdown.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -181,6 +186,25 @@ def llama_bench(binary: Path, gguf: Path, threads: int) -> tuple[float, float]:
     return prompt, generate
 
 
+def engine_rates(site: str, threads: int, n_prompts: int) -> tuple[float, float, float]:
+    """The default variant's three rates measured in a new process on the xllamacpp in ``site``."""
+    env = dict(os.environ)
+    if site != "-":
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [site, env.get("PYTHONPATH")]))
+    command = [
+        sys.executable,
+        __file__,
+        "--one-default",
+        "--threads",
+        str(threads),
+        "--prompts",
+        str(n_prompts),
+    ]
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    rates = json.loads(done.stdout.strip().splitlines()[-1])
+    return rates["prompt"], rates["long_prompt"], rates["generate"]
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -217,10 +241,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--quantize", type=Path, help="llama-quantize binary: also try Q4_0 and Q8_0")
     parser.add_argument("--llama-bench", action="append", default=[], metavar="NAME=PATH")
-    parser.add_argument("--skip-settings", action="store_true", help="only the builds and the bound")
+    parser.add_argument("--engine", action="append", default=[], metavar="NAME=SITE")
+    parser.add_argument("--skip-settings", action="store_true", help="only the engines, builds and the bound")
+    parser.add_argument("--one-default", action="store_true", help=argparse.SUPPRESS)  # a child of --engine
     args = parser.parse_args(argv)
 
     gguf = resolve_model("qwen2.5-coder-1.5b-instruct", hf=False).gguf_path
+    short = prompts(ContextMode.GOLD, args.prompts, 0)
+    long = prompts(ContextMode.DISTRACTOR, max(1, args.prompts - 1), args.prompts)
+    if args.one_default:
+        variant = Variant("default", gguf, threads=args.threads)
+        measure(variant, short, long)
+        rates = {"prompt": variant.prompt_tps[0], "long_prompt": variant.long_prompt_tps[0]}
+        print(json.dumps({**rates, "generate": variant.generate_tps[0]}))
+        return 0
     prompt_flops, generate_flops, weight_bytes = model_flops(gguf)
     peaks = {name: matmul_peak(name, args.threads) for name in ("float32", "bfloat16")}
     bandwidth = copy_rate(args.threads)
@@ -243,7 +277,6 @@ def main(argv: list[str] | None = None) -> int:
         variants = [
             Variant(f"default: {t} threads, batch 2048 / ubatch 512, flash auto, 1 slot", gguf, threads=t),
             Variant("1 thread", gguf, threads=1),
-            Variant("ubatch 256", gguf, threads=t, ubatch=256),
             Variant("batch 4096 / ubatch 2048", gguf, threads=t, batch=4096, ubatch=2048),
             Variant("flash attention on", gguf, threads=t, flash=1),
             Variant("flash attention off", gguf, threads=t, flash=0),
@@ -255,12 +288,27 @@ def main(argv: list[str] | None = None) -> int:
                 for kind in ("Q4_0", "Q8_0"):
                     requantized = requantize(args.quantize, gguf, kind, Path(folder))
                     variants.append(Variant(f"{kind} (requantised from Q4_K_M)", requantized, threads=t))
-            short = prompts(ContextMode.GOLD, args.prompts, 0)
-            long = prompts(ContextMode.DISTRACTOR, max(1, args.prompts - 1), args.prompts)
             for _ in range(args.repeats):
                 for variant in variants:
                     measure(variant, short, long)
         print("\n".join(settings_table(variants, bound)) + "\n")
+    if args.engine:
+        engines = [item.split("=", 1) for item in args.engine]
+        measured: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in engines}
+        for _ in range(args.repeats):
+            for name, site in engines:
+                measured[name].append(engine_rates(site, args.threads, args.prompts))
+        base = [median([r[i] for r in measured[engines[0][0]]]) for i in range(3)]
+        print(
+            "| xllamacpp install (default setting) | prompt tok/s, gold | prompt tok/s, distractor | generated tok/s |"
+        )
+        print("| --- | ---: | ---: | ---: |")
+        for name, _ in engines:
+            rates = [median([r[i] for r in measured[name]]) for i in range(3)]
+            print(
+                f"| {name} | " + " | ".join(ratio_text(v, b) for v, b in zip(rates, base, strict=True)) + " |"
+            )
+        print()
     if args.llama_bench:
         builds = [(name, Path(path)) for name, path in (item.split("=", 1) for item in args.llama_bench)]
         results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in builds}
