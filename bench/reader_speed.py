@@ -111,14 +111,11 @@ def generate_rate(server: Any, text: str, streams: int) -> float:
 
 
 def measure(variant: Variant, short: list[str], long: list[str]) -> None:
-    server = start_server(variant)
-    try:
-        server.handle_completions({"prompt": "warm up", "max_tokens": 2})
-        variant.prompt_tps.append(prompt_rate(server, short))
-        variant.long_prompt_tps.append(prompt_rate(server, long))
-        variant.generate_tps.append(generate_rate(server, short[0], variant.slots))
-    finally:
-        del server
+    server = start_server(variant)  # released when this returns, before the next variant loads
+    server.handle_completions({"prompt": "warm up", "max_tokens": 2})
+    variant.prompt_tps.append(prompt_rate(server, short))
+    variant.long_prompt_tps.append(prompt_rate(server, long))
+    variant.generate_tps.append(generate_rate(server, short[0], variant.slots))
 
 
 def requantize(quantize: Path, source: Path, kind: str, folder: Path) -> Path:
@@ -203,6 +200,28 @@ def engine_rates(site: str, threads: int, n_prompts: int) -> tuple[float, float,
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     rates = json.loads(done.stdout.strip().splitlines()[-1])
     return rates["prompt"], rates["long_prompt"], rates["generate"]
+
+
+def alternated_medians(
+    names: list[str], run: Callable[[str], tuple[float, ...]], repeats: int
+) -> dict[str, list[float]]:
+    """``run(name)`` for every name in turn, ``repeats`` rounds; the median of each rate per name."""
+    rounds: dict[str, list[tuple[float, ...]]] = {name: [] for name in names}
+    for _ in range(repeats):
+        for name in names:
+            rounds[name].append(run(name))
+    return {
+        name: [median(list(column)) for column in zip(*rows, strict=True)] for name, rows in rounds.items()
+    }
+
+
+def ratio_rows(rates: dict[str, list[float]]) -> list[str]:
+    """One Markdown row per name: each rate with its ratio to the first name's."""
+    base = next(iter(rates.values()))
+    return [
+        f"| {name} | " + " | ".join(ratio_text(v, b) for v, b in zip(values, base, strict=True)) + " |"
+        for name, values in rates.items()
+    ]
 
 
 def median(values: list[float]) -> float:
@@ -293,38 +312,26 @@ def main(argv: list[str] | None = None) -> int:
                     measure(variant, short, long)
         print("\n".join(settings_table(variants, bound)) + "\n")
     if args.engine:
-        engines = [item.split("=", 1) for item in args.engine]
-        measured: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in engines}
-        for _ in range(args.repeats):
-            for name, site in engines:
-                measured[name].append(engine_rates(site, args.threads, args.prompts))
-        base = [median([r[i] for r in measured[engines[0][0]]]) for i in range(3)]
+        sites = dict(item.split("=", 1) for item in args.engine)
+        rates = alternated_medians(
+            list(sites), lambda name: engine_rates(sites[name], args.threads, args.prompts), args.repeats
+        )
         print(
             "| xllamacpp install (default setting) | prompt tok/s, gold | prompt tok/s, distractor | generated tok/s |"
         )
         print("| --- | ---: | ---: | ---: |")
-        for name, _ in engines:
-            rates = [median([r[i] for r in measured[name]]) for i in range(3)]
-            print(
-                f"| {name} | " + " | ".join(ratio_text(v, b) for v, b in zip(rates, base, strict=True)) + " |"
-            )
-        print()
+        print("\n".join(ratio_rows(rates)) + "\n")
     if args.llama_bench:
-        builds = [(name, Path(path)) for name, path in (item.split("=", 1) for item in args.llama_bench)]
-        results: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in builds}
-        for _ in range(args.repeats):
-            for name, binary in builds:
-                results[name].append(llama_bench(binary, gguf, args.threads))
-        first = builds[0][0]
-        base_pp = median([r[0] for r in results[first]])
-        base_tg = median([r[1] for r in results[first]])
+        binaries = {name: Path(path) for name, path in (item.split("=", 1) for item in args.llama_bench)}
+        rates = alternated_medians(
+            list(binaries), lambda name: llama_bench(binaries[name], gguf, args.threads), args.repeats
+        )
         print(
             f"| llama-bench build ({args.threads} threads) | prompt tok/s (pp512) | generated tok/s (tg64) |"
         )
         print("| --- | ---: | ---: |")
-        for name, _ in builds:
-            pp, tg = median([r[0] for r in results[name]]), median([r[1] for r in results[name]])
-            print(f"| {name} | {ratio_text(pp, base_pp)} | {ratio_text(tg, base_tg)} |")
+        print("\n".join(ratio_rows(rates)))
+        first, (base_pp, base_tg) = next(iter(rates.items()))
         print(f"| bound of {first} | {bound(base_pp, 'prompt')} | {bound(base_tg, 'generate')} |")
     return 0
 
