@@ -72,18 +72,25 @@ def test_every_algorithm_runs_logs_and_saves(
 
 
 def test_resume_continues_the_same_run(tmp_path: Path, tiny_llama: Path, shared_data: Path) -> None:
+    probing = ("probe_every=2", "probe_questions=3")
     whole = train_rl(
-        rl_config(tmp_path / "a", tiny_llama, "steps=4"), reader=scripted_reader(), data_dir=shared_data
+        rl_config(tmp_path / "a", tiny_llama, "steps=4", *probing),
+        reader=scripted_reader(),
+        data_dir=shared_data,
     )
     first = train_rl(
-        rl_config(tmp_path / "b", tiny_llama, "steps=2"), reader=scripted_reader(), data_dir=shared_data
+        rl_config(tmp_path / "b", tiny_llama, "steps=2", *probing),
+        reader=scripted_reader(),
+        data_dir=shared_data,
     )
     with pytest.raises(GuidedCotError, match="--resume"):
         train_rl(
-            rl_config(tmp_path / "b", tiny_llama, "steps=4"), reader=scripted_reader(), data_dir=shared_data
+            rl_config(tmp_path / "b", tiny_llama, "steps=4", *probing),
+            reader=scripted_reader(),
+            data_dir=shared_data,
         )
     resumed = train_rl(
-        rl_config(tmp_path / "b", tiny_llama, "steps=4"),
+        rl_config(tmp_path / "b", tiny_llama, "steps=4", *probing),
         reader=scripted_reader(),
         data_dir=shared_data,
         resume=True,
@@ -94,6 +101,16 @@ def test_resume_continues_the_same_run(tmp_path: Path, tiny_llama: Path, shared_
         assert a["question_ids"] == b["question_ids"]  # the same data order, nothing replayed or skipped
         assert a["example"] == b["example"]  # the same samples from the same weights
         assert a["reward_mean"] == pytest.approx(b["reward_mean"])
+    # the fixed probe: before the first step, every 2 steps; the same questions each time, and a resumed
+    # run's probes are the uninterrupted run's
+    probes = [json.loads(line) for line in (tmp_path / "a" / "rl" / "probe.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in probes] == [0, 2, 4]
+    assert all(p["question_ids"] == probes[0]["question_ids"] and len(p["question_ids"]) == 3 for p in probes)
+    assert all(len(row) == 2 for p in probes for row in p["totals"])  # group_size rationales per question
+    assert "probe_reward_mean" in whole.metrics[1] and "probe_reward_mean" not in whole.metrics[0]
+    resumed_probes = (tmp_path / "b" / "rl" / "probe.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in resumed_probes] == probes
+    assert list((tmp_path / "a" / "rl" / "logs" / "probe").glob("events.out.tfevents.*"))
 
 
 def test_seq2seq_student_runs(tmp_path: Path, shared_data: Path, smollm2_tokenizer_dir: Path) -> None:

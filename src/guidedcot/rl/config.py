@@ -64,6 +64,17 @@ class RLConfig:
     eval_every: int = field(
         default=0, metadata={"help": "Evaluate the reader's guided EM every N steps; 0: only at the end."}
     )
+    probe_every: int = field(
+        default=0,
+        metadata={
+            "help": "Every N steps, before the first and after the last: the training reward of the current "
+            "policy on a fixed probe (probe_questions training questions x group_size rationales, fixed "
+            "sampling seeds), free of which questions a step drew; probe.jsonl. 0: off."
+        },
+    )
+    probe_questions: int = field(
+        default=16, metadata={"help": "Training questions of the fixed probe (probe_every)."}
+    )
     context_mode: ContextMode = field(default=ContextMode.GOLD, metadata={"help": "gold or distractor."})
     max_context_tokens: int = field(default=1024, metadata={"help": "Context budget in reader tokens."})
     steps: int = field(default=20, metadata={"help": "Rollout + update steps."})

@@ -24,14 +24,21 @@ def running_mean(values: list[float], window: int) -> list[float]:
     ]
 
 
-def plot_curves(metrics: Path, png: Path) -> None:
-    """Reward, KL, entropy and rationale length per step (and the dev EM where it was measured)."""
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSONL log."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_curves(metrics: Path, png: Path, *, probe: Path | None = None) -> None:
+    """Reward, KL, entropy and rationale length per step (and the dev EM where it was measured); with
+    ``probe`` (probe.jsonl), the fixed probe's reward on the reward panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    records = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = read_jsonl(metrics)
+    probes = read_jsonl(probe) if probe is not None and probe.exists() else []
     figure, axes = plt.subplots(1, len(CURVES) + 1, figsize=(4 * (len(CURVES) + 1), 3.2))
     steps = [r["step"] for r in records]
     for axis, (key, title) in zip(axes, CURVES, strict=False):
@@ -39,6 +46,12 @@ def plot_curves(metrics: Path, png: Path) -> None:
         axis.plot(steps, values, marker=".", label="per step")
         if key == "reward_mean" and len(values) >= 2 * SMOOTHING:  # a step's few rationales are noisy
             axis.plot(steps, running_mean(values, SMOOTHING), label=f"mean of the last {SMOOTHING} steps")
+        if key == "reward_mean" and probes:
+            axis.plot(
+                [r["step"] for r in probes], [r["probe_reward_mean"] for r in probes], marker="s",
+                label="fixed probe (the same questions)",
+            )  # fmt: skip
+        if key == "reward_mean" and (probes or len(values) >= 2 * SMOOTHING):
             axis.legend(fontsize=7)
         axis.xaxis.get_major_locator().set_params(integer=True)  # steps are whole numbers
         axis.set_title(title, fontsize=9)

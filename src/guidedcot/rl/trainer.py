@@ -36,11 +36,7 @@ from guidedcot.prompts import build_templates
 from guidedcot.rewards import (
     REWARD_MODES,
     TASK_METRICS,
-    AspectJudge,
-    AspectReward,
     RewardSet,
-    TaskReward,
-    reward_set,
 )
 from guidedcot.rl.checkpoint import (
     checkpoint_dirs,
@@ -62,8 +58,10 @@ from guidedcot.rl.core import (
 )
 from guidedcot.rl.curves import plot_curves
 from guidedcot.rl.data import RLQuestion, load_questions, step_indices
+from guidedcot.rl.inputs import build_rewards, student_prompts
 from guidedcot.rl.policy import PolicyModel, RolloutTensors, sample_responses
-from guidedcot.student import encode_prompt, load_student
+from guidedcot.rl.probe import probe_indices, probe_policy
+from guidedcot.student import load_student
 
 logger = logging.getLogger(__name__)
 ALGOS = ("ppo", "grpo", "rloo")
@@ -142,7 +140,6 @@ def train_rl(
         config.datasets, data_dir, limit=config.limit, context_mode=str(config.context_mode),
         max_context_tokens=config.max_context_tokens, count_tokens=count_tokens,
     )  # fmt: skip
-    templates = build_templates(config.prompts)
     rewards = rewards or build_rewards(config, reader)
 
     torch.manual_seed(config.seed)
@@ -157,13 +154,7 @@ def train_rl(
         reference = PolicyModel(reference_student.model, seq2seq=student.seq2seq, with_value_head=False)
         reference.requires_grad_(False).eval()
     tokenizer = student.tokenizer
-    prompts = [
-        encode_prompt(
-            tokenizer, templates["student"], {"question": q.question, "context": q.context},
-            seq2seq=student.seq2seq, max_length=config.max_prompt_tokens,
-        )
-        for q in questions
-    ]  # fmt: skip
+    prompts = student_prompts(tokenizer, config, questions, seq2seq=student.seq2seq)
     rows_per_step = config.questions_per_step // world * config.group_size
     updates_per_step = config.epochs_per_step * -(-rows_per_step // config.minibatch_size)
     optimizer = torch.optim.AdamW(
@@ -198,8 +189,36 @@ def train_rl(
         reference = reference.to(accelerator.device)
 
     log = MetricsLog(out, enabled=accelerator.is_main_process, keep_through=start)
+    probe_log = MetricsLog(
+        out, enabled=accelerator.is_main_process and config.probe_every > 0, keep_through=start,
+        name="probe.jsonl", logs="logs/probe",
+    )  # fmt: skip
+    probe_set = (
+        probe_indices(len(questions), config.probe_questions, config.seed) if config.probe_every else []
+    )
+
+    def probe(step: int) -> dict[str, Any]:
+        """The fixed probe's reward for the current policy (main process; the others wait)."""
+        summary: dict[str, Any] = {}
+        if accelerator.is_main_process:
+            record = probe_policy(
+                accelerator.unwrap_model(policy).model, tokenizer, [prompts[i] for i in probe_set],
+                [questions[i] for i in probe_set], rewards, step=step, seq2seq=student.seq2seq,
+                group_size=config.group_size, rationale_tokens=config.rationale_tokens,
+                temperature=config.temperature, top_p=config.top_p, seed=config.seed,
+                device=accelerator.device, autocast=autocast,
+            )  # fmt: skip
+            probe_log.write(record.as_json())
+            summary = record.summary()
+        accelerator.wait_for_everyone()
+        return summary
+
     if accelerator.is_main_process:
         write_json_atomic(out / "config.json", config_to_dict(dataclasses.replace(config, bf16=bf16)))
+    if config.probe_every:  # the curve starts before any update (or where a resumed run first probes)
+        probed = torch.tensor(float(bool(probe_log.records)), device=accelerator.device)
+        if accelerator.reduce(probed, "sum").item() == 0:  # only the main process reads probe.jsonl
+            probe(start)
     for step in range(start, config.steps):
         indices = step_indices(step, len(questions), config.questions_per_step, config.seed)
         mine = indices[rank::world]
@@ -256,6 +275,8 @@ def train_rl(
                     config, accelerator, unwrapped, tokenizer, reader, data_dir, count_tokens, step + 1
                 )
             )
+        if config.probe_every and ((step + 1) % config.probe_every == 0 or step + 1 == config.steps):
+            record.update(probe(step + 1))
         del rollout, old_logp, ref_logp, old_values, advantages, returns, kl, mask
         release_free_heap()  # the step's freed tensors go back to the system, not into a growing heap
         record["memory_rss_gb"] = resident_gb()
@@ -287,30 +308,11 @@ def train_rl(
     final = out / "final"
     if accelerator.is_main_process:
         save_final(accelerator.unwrap_model(policy), tokenizer, final, config, final_eval)
-        plot_curves(log.path, out / "curves.png")
+        plot_curves(log.path, out / "curves.png", probe=probe_log.path if config.probe_every else None)
     accelerator.wait_for_everyone()
     log.close()
+    probe_log.close()
     return RLResult(final, config.steps, resumed_from, log.records)
-
-
-def build_rewards(config: RLConfig, reader: LanguageModel) -> RewardSet:
-    """The configured reward variant over the reader (task metric, judge aspects, weights)."""
-    templates = build_templates(config.prompts)
-    task = (
-        TaskReward(reader, metric=config.task_metric, templates=templates)
-        if config.reward != "aspect"
-        else None
-    )  # type: ignore[arg-type]
-    aspect = (
-        AspectReward(AspectJudge(reader, config.judge, seed=config.seed)) if config.reward != "task" else None
-    )
-    return reward_set(
-        config.reward,
-        task=task,
-        aspect=aspect,
-        task_weight=config.task_weight,
-        aspect_weight=config.aspect_weight,
-    )
 
 
 def reference_logprobs(
@@ -523,13 +525,16 @@ class PhaseTimer:
 
 
 class MetricsLog:
-    """metrics.jsonl (one line per step, fsynced) and TensorBoard scalars, from the main process.
+    """A JSONL log (metrics.jsonl: one line per step; probe.jsonl: one per probe), each line fsynced, and
+    its TensorBoard scalars, from the main process.
 
     On resume, lines of steps after the checkpoint are dropped: those steps run again.
     """
 
-    def __init__(self, out: Path, *, enabled: bool, keep_through: int) -> None:
-        self.path = out / "metrics.jsonl"
+    def __init__(
+        self, out: Path, *, enabled: bool, keep_through: int, name: str = "metrics.jsonl", logs: str = "logs"
+    ) -> None:
+        self.path = out / name
         self.enabled = enabled
         self.records: list[dict[str, Any]] = []
         self.writer = None
@@ -549,7 +554,7 @@ class MetricsLog:
             self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
         from torch.utils.tensorboard import SummaryWriter
 
-        self.writer = SummaryWriter(str(out / "logs"))
+        self.writer = SummaryWriter(str(out / logs))
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one step's record."""

@@ -1,0 +1,47 @@
+"""What a run builds from its config besides the models: the reward over the reader, and the
+student's prompts for the training questions (shared by the training loop and the probe)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from guidedcot.llm.types import LanguageModel
+from guidedcot.prompts import build_templates
+from guidedcot.rewards import AspectJudge, AspectReward, RewardSet, TaskReward, reward_set
+from guidedcot.rl.config import RLConfig
+from guidedcot.rl.data import RLQuestion
+from guidedcot.student import encode_prompt
+
+
+def build_rewards(config: RLConfig, reader: LanguageModel) -> RewardSet:
+    """The configured reward variant over the reader (task metric, judge aspects, weights)."""
+    templates = build_templates(config.prompts)
+    task = (
+        TaskReward(reader, metric=config.task_metric, templates=templates)
+        if config.reward != "aspect"
+        else None
+    )  # type: ignore[arg-type]
+    aspect = (
+        AspectReward(AspectJudge(reader, config.judge, seed=config.seed)) if config.reward != "task" else None
+    )
+    return reward_set(
+        config.reward,
+        task=task,
+        aspect=aspect,
+        task_weight=config.task_weight,
+        aspect_weight=config.aspect_weight,
+    )
+
+
+def student_prompts(
+    tokenizer: object, config: RLConfig, questions: Sequence[RLQuestion], *, seq2seq: bool
+) -> list[list[int]]:
+    """The student's prompt token ids for each question (the configured template; the end is kept)."""
+    template = build_templates(config.prompts)["student"]
+    return [
+        encode_prompt(
+            tokenizer, template, {"question": q.question, "context": q.context},
+            seq2seq=seq2seq, max_length=config.max_prompt_tokens,
+        )
+        for q in questions
+    ]  # fmt: skip
