@@ -205,7 +205,7 @@ def test_two_cpu_processes_share_one_reader_server(
             str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
             "--mixed_precision", "no", "--dynamo_backend", "no",
             *cli_rl(tmp_path / "ddp", tiny_llama, url, "--steps", "2", "--set", "reader.http_model=smollm2",
-                    "--set", "cache=none"),
+                    "--set", "cache=none", "--set", "probe_every=2", "--set", "probe_questions=2"),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -213,3 +213,6 @@ def test_two_cpu_processes_share_one_reader_server(
     assert [r["world_size"] for r in records] == [2, 2]
     assert len(records[0]["question_ids"]) == 2  # the step's 2 questions, one per process
     assert (tmp_path / "ddp" / "checkpoints" / "step-2" / "rng-1.pt").exists()  # every rank's RNG saved
+    probes = [json.loads(line) for line in (tmp_path / "ddp" / "probe.jsonl").read_text().splitlines()]
+    assert [p["step"] for p in probes] == [0, 2]  # probed by the main process while the other waited
+    assert "probe_reward_mean" in records[1]
