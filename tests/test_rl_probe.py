@@ -7,6 +7,9 @@ import math
 
 import pytest
 
+from guidedcot.config import load_config
+from guidedcot.errors import ConfigError
+from guidedcot.rl import RLConfig, check_config
 from guidedcot.rl.probe import ProbeRecord, probe_indices
 
 
@@ -35,3 +38,9 @@ def test_a_probe_record_summarises_where_each_component_applies_and_reads_back()
 def test_a_component_that_never_applies_is_nan_not_zero() -> None:
     record = ProbeRecord(0, "", ["a"], [[0.0, 0.0]], {"aspect": [[None, None]]})
     assert math.isnan(record.summary()["probe_reward_aspect"])
+
+
+@pytest.mark.parametrize("settings", [["probe_every=-1"], ["probe_every=4", "probe_questions=0"]])
+def test_a_probe_that_could_not_measure_anything_is_refused(settings: list[str]) -> None:
+    with pytest.raises(ConfigError, match="probe_"):
+        check_config(load_config(RLConfig, overrides=settings))

@@ -91,6 +91,8 @@ def check_config(config: RLConfig) -> None:
         raise ConfigError(f"{config.algo} compares rationales of one question: set group_size >= 2")
     if config.steps < 1 or config.questions_per_step < 1 or config.minibatch_size < 1:
         raise ConfigError("steps, questions_per_step and minibatch_size must be at least 1")
+    if config.probe_every < 0 or (config.probe_every and config.probe_questions < 1):
+        raise ConfigError("probe_every must be >= 0 (0: off), and probe_questions >= 1 when it is on")
 
 
 def train_rl(
