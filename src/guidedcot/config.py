@@ -19,8 +19,11 @@ from guidedcot.errors import ConfigError
 T = TypeVar("T")
 
 
-def load_config(cls: type[T], path: Path | str | None = None, overrides: list[str] | None = None) -> T:
-    """Build ``cls`` from the YAML file at ``path`` (optional), then apply ``key=value`` overrides."""
+def load_config(
+    cls: type[T], path: Path | str | None = None, overrides: list[str] | None = None, *, base: T | None = None
+) -> T:
+    """Build ``cls`` from the YAML file at ``path`` (optional), then apply ``key=value`` overrides;
+    keys neither names keep their value in ``base`` (default: the class defaults)."""
     values: dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -38,7 +41,7 @@ def load_config(cls: type[T], path: Path | str | None = None, overrides: list[st
         if not sep or not key.strip():
             raise ConfigError(f"--set {override!r}: expected key=value, for example --set data.limit=20")
         _set_dotted(values, key.strip(), _Raw(raw))
-    return _build(cls, values, prefix="")
+    return _build(cls, values, prefix="", base=base)
 
 
 def apply_overrides(base: T, values: dict[str, Any], prefix: str = "") -> T:

@@ -9,20 +9,19 @@ import typer
 
 from guidedcot.cli.common import ConfigOption, SetOption, console
 from guidedcot.cli.study_cmd import plan_and_run
-from guidedcot.config import load_config
-from guidedcot.demo import DemoConfig, demo_study
+from guidedcot.demo import demo_study, load_demo_settings
 
 
 def demo_command(
-    quick: Annotated[bool, typer.Option("--quick", help="A few questions per stage (minutes).")] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A few questions per stage (minutes); --set still sets any size.")
+    ] = False,
     out: Annotated[Path | None, typer.Option("--out", help="Demo folder (default runs/demo).")] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
     """Run the method end to end on the embedded default: teacher, distillation, RL, evaluation."""
-    settings = load_config(DemoConfig, config, set_)
-    if quick:
-        settings.make_quick()
+    settings = load_demo_settings(config, set_, quick=quick)
     if out:
         settings.out = str(out)
     result = plan_and_run(demo_study(settings, quick=quick))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from guidedcot import defaults
+from guidedcot.config import load_config
 
 
 @dataclass
@@ -46,3 +48,14 @@ class DemoConfig:
         self.eval_limit, self.teacher_limit, self.epochs = 4, 8, 1.0
         self.rl_steps, self.rl_questions_per_step, self.rl_group_size = 1, 2, 2
         self.cot_tokens, self.rationale_tokens = 96, 48
+
+
+def load_demo_settings(
+    path: Path | str | None = None, overrides: list[str] | None = None, *, quick: bool = False
+) -> DemoConfig:
+    """The demo's settings: defaults (the quick sizes with ``quick``), then the YAML file at ``path``,
+    then ``key=value`` overrides, so `--quick --set teacher_limit=16` runs 16 teacher questions."""
+    base = DemoConfig()
+    if quick:
+        base.make_quick()
+    return load_config(DemoConfig, path, overrides, base=base)
