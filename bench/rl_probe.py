@@ -41,25 +41,29 @@ def read_records(path: Path) -> list[ProbeRecord]:
 
 
 def measure(run: Path, students: list[str], out: Path, questions: int | None) -> None:
-    """Probe each student not yet in ``out`` with ``run``'s settings; append its record to ``out``."""
+    """Probe each student not yet in ``out`` with ``run``'s settings; append its record to ``out`` as
+    soon as it is made (``step``: the student's position in ``students``)."""
     overrides = [f"probe_questions={questions}"] if questions else []
     config = load_config(RLConfig, run / "config.json", overrides)
     done = {r.label for r in read_records(out)}
-    data_dir = resolve_data_dir(config.data_dir)
-    reader = build_model(config.reader, resolve_cache_path(config.cache))
-    for position, student in enumerate(students):
-        if student in done:
-            logging.info("%s already probed in %s", student, out)
-            continue
-        (record,) = probe_students(
-            config, [student], reader=reader, data_dir=data_dir, count_tokens=token_counter(config.reader)
-        )
-        record.step = position
+    for student in done & set(students):
+        logging.info("%s already probed in %s", student, out)
+    pending = [s for s in students if s not in done]
+    if not pending:
+        return
+
+    def store(record: ProbeRecord) -> None:
+        record.step = students.index(record.label)
         with out.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record.as_json()) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        logging.info("%s: %s", student, record.summary())
+        logging.info("%s: %s", record.label, record.summary())
+
+    probe_students(
+        config, pending, reader=build_model(config.reader, resolve_cache_path(config.cache)),
+        data_dir=resolve_data_dir(config.data_dir), count_tokens=token_counter(config.reader), on_record=store,
+    )  # fmt: skip
 
 
 def per_question(record: ProbeRecord, component: str | None) -> list[float]:

@@ -14,7 +14,7 @@ from guidedcot.errors import ConfigError, GuidedCotError
 from guidedcot.llm import CachedLanguageModel, FakeLanguageModel, GenerationRequest
 from guidedcot.llm.fake import request_text
 from guidedcot.rl import RLConfig, check_config, train_rl
-from guidedcot.rl.probe import probe_students
+from guidedcot.rl.probe import ProbeRecord, probe_students
 
 pytestmark = pytest.mark.slow
 
@@ -114,10 +114,12 @@ def test_resume_continues_the_same_run(tmp_path: Path, tiny_llama: Path, shared_
     assert list((tmp_path / "a" / "rl" / "logs" / "probe").glob("events.out.tfevents.*"))
     # a saved student probed afterwards with the run's settings pairs with the run's own probes
     config = rl_config(tmp_path / "a", tiny_llama, "steps=4", *probing)
+    stored: list[ProbeRecord] = []
     before, after = probe_students(
         config, [str(tiny_llama), str(tmp_path / "a" / "rl" / "final")], reader=scripted_reader(),
-        data_dir=shared_data,
+        data_dir=shared_data, on_record=stored.append,
     )  # fmt: skip
+    assert stored == [before, after]
     assert before.as_json() | {"label": ""} == probes[0] | {"label": ""}
     assert after.totals == probes[-1]["totals"] and after.question_ids == probes[-1]["question_ids"]
 

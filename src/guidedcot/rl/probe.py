@@ -20,7 +20,6 @@ from typing import Any
 from guidedcot.data.context import TokenCounter
 from guidedcot.llm.types import LanguageModel, stable_seed
 from guidedcot.models.hf import native_bf16
-from guidedcot.progress import ProgressHook
 from guidedcot.rewards import RewardSet
 from guidedcot.rl.config import RLConfig
 from guidedcot.rl.data import RLQuestion, load_questions
@@ -135,11 +134,12 @@ def probe_students(
     reader: LanguageModel,
     data_dir: Path | None,
     count_tokens: TokenCounter | None = None,
-    progress: ProgressHook | None = None,
+    on_record: Callable[[ProbeRecord], None] | None = None,
 ) -> list[ProbeRecord]:
     """Probe saved students (e.g. the distilled one and RL's ``final/``) with one run's settings: the
     same probe questions, sampling and reward as that run's ``probe_every`` would use, so their records
-    pair question by question. ``step`` of each record is its position in ``students``."""
+    pair question by question. ``step`` of each record is its position in ``students``; ``on_record``
+    gets each record as soon as it is made (to store it before the next student starts)."""
     import torch
 
     from guidedcot.student import load_student
@@ -169,7 +169,7 @@ def probe_students(
             autocast=autocast,
         )  # fmt: skip
         records.append(record)
-        if progress:
-            progress(f"probed {path}", position + 1, len(students))
+        if on_record:
+            on_record(record)
         del student
     return records
