@@ -70,3 +70,11 @@ def test_bad_files(tmp_path: Path) -> None:
     listing.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_config(Outer, listing)
+
+
+def test_a_base_keeps_what_the_overrides_do_not_name(tmp_path: Path) -> None:
+    base = Outer(name="quick", methods=["cot"], data=Inner(limit=3, mode=ContextMode.DISTRACTOR))
+    config = load_config(Outer, None, ["data.temperature=0.5", "quick=true"], base=base)
+    assert (config.name, config.methods, config.quick) == ("quick", ["cot"], True)
+    assert config.data == Inner(limit=3, temperature=0.5, mode=ContextMode.DISTRACTOR)  # partial section
+    assert base == Outer(name="quick", methods=["cot"], data=Inner(limit=3, mode=ContextMode.DISTRACTOR))

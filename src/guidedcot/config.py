@@ -96,7 +96,8 @@ def _build(cls: type[T], values: dict[str, Any], prefix: str, base: T | None = N
         raise ConfigError(f"unknown config key {prefix + unknown[0]!r}; known keys here: {known}")
     kwargs = {}
     for name, value in values.items():
-        default = _default_section(fields[name])
+        current = getattr(base, name) if base is not None else None
+        default = current if dataclasses.is_dataclass(current) else _default_section(fields[name])
         if default is not None and isinstance(value, dict):
             # a partial section keeps the defaults of the keys it does not name
             kwargs[name] = _build(type(default), value, f"{prefix}{name}.", base=default)
