@@ -99,7 +99,7 @@ def _build(cls: type[T], values: dict[str, Any], prefix: str, base: T | None = N
         current = getattr(base, name) if base is not None else None
         default = current if dataclasses.is_dataclass(current) else _default_section(fields[name])
         if default is not None and isinstance(value, dict):
-            # a partial section keeps the defaults of the keys it does not name
+            # a partial section keeps the base's (else the default) values of the keys it does not name
             kwargs[name] = _build(type(default), value, f"{prefix}{name}.", base=default)
         else:
             kwargs[name] = _coerce(hints[name], value, prefix + name)

@@ -54,7 +54,8 @@ def load_demo_settings(
     path: Path | str | None = None, overrides: list[str] | None = None, *, quick: bool = False
 ) -> DemoConfig:
     """The demo's settings: defaults (the quick sizes with ``quick``), then the YAML file at ``path``,
-    then ``key=value`` overrides, so `--quick --set teacher_limit=16` runs 16 teacher questions."""
+    then ``key=value`` overrides, so `--quick --set teacher_limit=16`
+    runs 16 teacher questions of each dataset entry."""
     base = DemoConfig()
     if quick:
         base.make_quick()
