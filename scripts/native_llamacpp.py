@@ -1,8 +1,8 @@
 """Install an xllamacpp built for this CPU's AVX-512 (+ VNNI, BF16) kernels, or keep the prebuilt wheel.
 
-The prebuilt ``xllamacpp`` wheel is compiled for AVX2. On a CPU with AVX-512 this script builds the
-same pinned version from its source distribution with those kernels switched on (AMX stays off: it
-faults under some VMs), checks the result in a separate process (it loads, reports AVX512 = 1 and
+The prebuilt ``xllamacpp`` wheel is compiled for AVX2. On a CPU with AVX-512 VNNI this script builds the
+same pinned version from its source distribution with each instruction-set option chosen from the
+CPU's own flags (`cmake_args`; AMX stays off), checks the result in a separate process (it loads, reports AVX512 = 1 and
 generates with a real model), and installs it. The wheel is cached under
 ``$GUIDEDCOT_CACHE/wheels`` (default ``~/.cache/guidedcot/wheels``), so only the first install on a
 machine pays the build (minutes); a failed build or check is remembered there too, and the prebuilt
@@ -27,12 +27,35 @@ from pathlib import Path
 logger = logging.getLogger("native_llamacpp")
 
 REQUIRED_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
-CMAKE_ARGS = (
-    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
-    "-DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON "
+# Each GGML instruction-set option and the /proc/cpuinfo flags it compiles for: an option is on only
+# where the CPU has every one of its flags (an AMD Zen 4 has AVX-512 VNNI but no AVX-VNNI, and code
+# built with -mavxvnni dies there with SIGILL). Order and text match the one fixed line used before,
+# so an Intel Xeon with AMX gets the same build (and the same cached wheel) as it did.
+GGML_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("GGML_AVX", ("avx",)),
+    ("GGML_AVX2", ("avx2",)),
+    ("GGML_FMA", ("fma",)),
+    ("GGML_F16C", ("f16c",)),
+    ("GGML_BMI2", ("bmi2",)),
+    ("GGML_AVX512", ("avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw")),
+    ("GGML_AVX512_VBMI", ("avx512vbmi",)),
+    ("GGML_AVX512_VNNI", ("avx512_vnni",)),
+    ("GGML_AVX512_BF16", ("avx512_bf16",)),
+    ("GGML_AVX_VNNI", ("avx_vnni",)),
+)
+# AMX stays off (bench/RESULTS.md); no grammar engine or TLS library is needed in process.
+FIXED_OPTIONS = (
     "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF "
     "-DLLAMA_LLGUIDANCE=OFF -DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_OPENSSL=OFF"
 )
+
+
+def cmake_args(flags: set[str]) -> str:
+    """The CMAKE_ARGS of a build for a CPU with these /proc/cpuinfo ``flags``."""
+    chosen = [f"-D{name}={'ON' if all(f in flags for f in needs) else 'OFF'}" for name, needs in GGML_OPTIONS]
+    return " ".join(["-DGGML_NATIVE=OFF", *chosen, FIXED_OPTIONS])
+
+
 BUILD_REQUIREMENTS = Path(__file__).resolve().parents[1] / "requirements" / "build-llamacpp.txt"
 CHECK = """
 import importlib.metadata, sys, xllamacpp
@@ -62,15 +85,15 @@ def wheel_folder() -> Path:
     return Path(root) / "wheels"
 
 
-def cache_folder(version: str) -> Path:
-    """The cache folder of this version built with these flags for this Python."""
-    key = hashlib.sha256(f"{version} {CMAKE_ARGS} {platform.python_version()}".encode()).hexdigest()[:12]
+def cache_folder(version: str, arguments: str) -> Path:
+    """The cache folder of this version built with these CMake ``arguments`` for this Python."""
+    key = hashlib.sha256(f"{version} {arguments} {platform.python_version()}".encode()).hexdigest()[:12]
     return wheel_folder() / f"xllamacpp-{version}-avx512-{key}"
 
 
-def has_avx512_vnni() -> bool:
-    """Linux on x86_64 with every flag the build needs."""
-    flags = cpu_flags()
+def has_avx512_vnni(flags: set[str] | None = None) -> bool:
+    """Linux on x86_64 with every flag the build needs (``flags``: this CPU's, unless given)."""
+    flags = cpu_flags() if flags is None else flags
     return (
         platform.system() == "Linux"
         and platform.machine() == "x86_64"
@@ -95,11 +118,11 @@ def check_wheel(wheel: Path) -> str:
     return ""
 
 
-def build_wheel(version: str, scratch: Path, log_path: Path) -> Path:
-    """Build xllamacpp ``version`` from its source distribution with ``CMAKE_ARGS`` into ``scratch``."""
+def build_wheel(version: str, arguments: str, scratch: Path, log_path: Path) -> Path:
+    """Build xllamacpp ``version`` from its source distribution with CMake ``arguments`` into ``scratch``."""
     pip("install", "--quiet", "-r", str(BUILD_REQUIREMENTS))
     with log_path.open("w", encoding="utf-8") as log:
-        env = {**os.environ, "CMAKE_ARGS": CMAKE_ARGS, "NPROC": str(os.cpu_count() or 2)}
+        env = {**os.environ, "CMAKE_ARGS": arguments, "NPROC": str(os.cpu_count() or 2)}
         command = [
             "wheel", "--verbose", "--no-deps", "--no-build-isolation", "--no-binary", "xllamacpp",
             f"xllamacpp=={version}", "--wheel-dir", str(scratch),
@@ -128,7 +151,8 @@ def main() -> int:
         )
         return 0
     version = importlib.metadata.version("xllamacpp")
-    folder = cache_folder(version)
+    arguments = cmake_args(cpu_flags())
+    folder = cache_folder(version, arguments)
     folder.mkdir(parents=True, exist_ok=True)
     failed = folder / "FAILED.txt"
     if failed.exists():
@@ -140,11 +164,11 @@ def main() -> int:
     if wheel is None:
         log_path = folder / "build.log"
         logger.info(
-            "building xllamacpp %s for AVX-512 + VNNI (once per machine, minutes; log %s)", version, log_path
+            "building xllamacpp %s with %s (once per machine, minutes; log %s)", version, arguments, log_path
         )
         with tempfile.TemporaryDirectory() as scratch:
             try:
-                built = build_wheel(version, Path(scratch), log_path)
+                built = build_wheel(version, arguments, Path(scratch), log_path)
             except (subprocess.SubprocessError, StopIteration, OSError) as error:
                 failed.write_text(f"build failed: {error!r}\nsee {log_path}\n", encoding="utf-8")
                 logger.warning("the build failed (%s): keeping the prebuilt wheel", failed)

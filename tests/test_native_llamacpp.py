@@ -46,7 +46,9 @@ def test_a_remembered_failure_is_not_built_again(tmp_path: Path, monkeypatch: py
         assert done.returncode == 0 and "lacks AVX-512 VNNI" in done.stderr
         return
     monkeypatch.setenv("GUIDEDCOT_CACHE", str(tmp_path))
-    folder = native.cache_folder(importlib.metadata.version("xllamacpp"))
+    folder = native.cache_folder(
+        importlib.metadata.version("xllamacpp"), native.cmake_args(native.cpu_flags())
+    )
     folder.mkdir(parents=True)
     (folder / "FAILED.txt").write_text("build failed: test\n", encoding="utf-8")
     done = run_script(tmp_path)
@@ -65,9 +67,75 @@ def test_the_installed_reader_engine_is_the_native_build_where_one_is_cached() -
     native = load_script()
     if os.environ.get("GUIDEDCOT_NATIVE_LLAMACPP") == "0" or not native.has_avx512_vnni():
         pytest.skip("no AVX-512 VNNI here, or the native build is switched off")
-    folder = native.cache_folder(importlib.metadata.version("xllamacpp"))
+    folder = native.cache_folder(
+        importlib.metadata.version("xllamacpp"), native.cmake_args(native.cpu_flags())
+    )
     if not list(folder.glob("xllamacpp-*.whl")):
         pytest.skip(f"no checked native wheel in {folder} (its build failed or never ran)")
     import xllamacpp
 
     assert "AVX512 = 1" in xllamacpp.get_system_info()
+
+
+# /proc/cpuinfo flag lines of the two CPUs the project meets: the development machine (Intel Xeon,
+# Sapphire Rapids, with AMX) and an AMD EPYC Zen 4 (AVX-512 with VNNI and BF16, no AVX-VNNI, no AMX).
+INTEL_XEON_AMX = (
+    "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ss ht "
+    "syscall nx pdpe1gb rdtscp lm constant_tsc rep_good nopl xtopology nonstop_tsc cpuid tsc_known_freq pni "
+    "pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt tsc_deadline_timer aes xsave avx f16c "
+    "rdrand hypervisor lahf_lm abm 3dnowprefetch cpuid_fault fsgsbase tsc_adjust bmi1 hle avx2 smep bmi2 erms "
+    "invpcid rtm avx512f avx512dq rdseed adx smap avx512ifma clflushopt clwb avx512cd sha_ni avx512bw "
+    "avx512vl xsaveopt xsavec xgetbv1 xsaves avx_vnni avx512_bf16 arat avx512vbmi umip avx512_vbmi2 gfni vaes "
+    "vpclmulqdq avx512_vnni avx512_bitalg avx512_vpopcntdq rdpid cldemote movdiri movdir64b fsrm serialize "
+    "tsxldtrk amx_bf16 avx512_fp16 amx_tile amx_int8 arch_capabilities"
+)
+AMD_ZEN4 = (
+    "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov pat pse36 clflush mmx fxsr sse sse2 ht "
+    "syscall nx mmxext fxsr_opt pdpe1gb rdtscp lm constant_tsc rep_good nopl nonstop_tsc cpuid extd_apicid "
+    "tsc_known_freq pni pclmulqdq ssse3 fma cx16 pcid sse4_1 sse4_2 x2apic movbe popcnt aes xsave avx f16c "
+    "rdrand hypervisor lahf_lm cmp_legacy cr8_legacy abm sse4a misalignsse 3dnowprefetch osvw topoext "
+    "invpcid_single ssbd ibrs ibpb stibp vmmcall fsgsbase bmi1 avx2 smep bmi2 erms invpcid avx512f avx512dq "
+    "rdseed adx smap avx512ifma clflushopt clwb avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec xgetbv1 "
+    "xsaves avx512_bf16 clzero xsaveerptr wbnoinvd arat avx512vbmi umip pku ospke avx512_vbmi2 gfni vaes "
+    "vpclmulqdq avx512_vnni avx512_bitalg avx512_vpopcntdq la57 rdpid fsrm arch_capabilities"
+)
+# The one fixed line every machine was built with before the flags were read from the CPU.
+BEFORE = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
+    "-DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON "
+    "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF "
+    "-DLLAMA_LLGUIDANCE=OFF -DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_OPENSSL=OFF"
+)
+
+
+def options(arguments: str) -> dict[str, str]:
+    return dict(item.removeprefix("-D").split("=") for item in arguments.split())
+
+
+def test_an_intel_xeon_with_amx_gets_the_build_it_had() -> None:
+    native = load_script()
+    assert native.cmake_args(set(INTEL_XEON_AMX.split())) == BEFORE
+
+
+def test_an_amd_zen4_is_built_without_the_avx_vnni_it_lacks() -> None:
+    native = load_script()
+    flags = set(AMD_ZEN4.split())
+    chosen = options(native.cmake_args(flags))
+    assert chosen["GGML_AVX_VNNI"] == "OFF"  # -mavxvnni code died there with SIGILL (exit -4)
+    for name in ("GGML_AVX2", "GGML_AVX512", "GGML_AVX512_VBMI", "GGML_AVX512_VNNI", "GGML_AVX512_BF16"):
+        assert chosen[name] == "ON", name
+    assert all(chosen[name] == "OFF" for name in ("GGML_AMX_TILE", "GGML_AMX_INT8", "GGML_AMX_BF16"))
+    # every option that is on names only flags this CPU has
+    needs = dict(native.GGML_OPTIONS)
+    assert all(set(needs[n]) <= flags for n, v in chosen.items() if v == "ON" and n in needs)
+    # a different build is a different cache entry: a Zen 4 never reuses an Intel wheel
+    assert native.cache_folder("1", native.cmake_args(flags)) != native.cache_folder("1", BEFORE)
+
+
+def test_a_cpu_without_avx512_vnni_is_not_built_for() -> None:
+    native = load_script()
+    if not (sys.platform == "linux" and os.uname().machine == "x86_64"):
+        pytest.skip("the native build is for x86_64 Linux")
+    assert native.has_avx512_vnni(set(AMD_ZEN4.split()))
+    assert native.has_avx512_vnni(set(INTEL_XEON_AMX.split()))
+    assert not native.has_avx512_vnni(set(AMD_ZEN4.split()) - {"avx512_vnni"})
