@@ -42,7 +42,7 @@ def ours(args: argparse.Namespace, folder: Path) -> list[float]:
         RLConfig,
         overrides=[
             "algo=grpo", "student=smollm2", "datasets=hotpotqa:train", "limit=40", "questions_per_step=4",
-            f"steps={args.steps}", "rationale_tokens=12", "max_prompt_tokens=72", "max_context_tokens=40",
+            f"steps={args.steps}", "rationale_tokens=12", "max_prompt_tokens=null", "max_context_tokens=24",
             "minibatch_size=8", "epochs_per_step=1", "target_kl=null", "group_size=4", f"learning_rate={args.lr}",
             "kl_coef=0.01", "eval_limit=0", "save_every=1000", "cache=none",
         ],
@@ -61,7 +61,7 @@ def trl(args: argparse.Namespace, folder: Path) -> list[float]:
 
     from guidedcot.student import load_student
 
-    questions = load_questions(["hotpotqa:train"], DATA, limit=40, context_mode="gold", max_context_tokens=40,
+    questions = load_questions(["hotpotqa:train"], DATA, limit=40, context_mode="gold", max_context_tokens=24,
                                count_tokens=count_words)  # fmt: skip
     template = build_templates()["student"]
     rows = [{"prompt": [{"role": r, "content": c} for r, c in template.messages({"question": q.question, "context": q.context})]}

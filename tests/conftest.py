@@ -122,3 +122,39 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer_dir: 
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+QWEN_LIKE_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+@pytest.fixture(scope="session")
+def qwen_like_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A small byte-level BPE tokenizer trained (in about a second) on real HotpotQA text, laid out as
+    Qwen2's is: id 0 is the real token ``!``, ``<|im_end|>`` is EOS, ``<|endoftext|>`` the pad, with a
+    ChatML template. It reproduces, without any download, what a tokenizer like SmolLM2's hides."""
+    import json
+
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    records = json.loads((shared_data / "hotpotqa" / "hotpot_dev_distractor_sample10.json").read_text())
+    texts = [r["question"] for r in records] + [" ".join(s) for r in records for _, s in r["context"]]
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    bpe.train_from_iterator(texts, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe)
+    tokenizer.add_special_tokens(
+        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "additional_special_tokens": ["<|im_start|>"]}
+    )
+    tokenizer.chat_template = QWEN_LIKE_CHAT_TEMPLATE
+    assert tokenizer.convert_ids_to_tokens(0) == "!"
+    folder = tmp_path_factory.mktemp("qwen-like-tokenizer")
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -22,6 +22,7 @@ from guidedcot.rewards import (
     total_rewards,
     yes_share,
 )
+from guidedcot.rewards.columns import read_columns
 
 Q1 = "What is the capital of France?"
 Q2 = "Which city hosts the Louvre?"
@@ -77,7 +78,10 @@ def test_task_reward_values(metric: str, expected: list[float]) -> None:
     reward = TaskReward(scripted_reader(), metric=metric)  # type: ignore[arg-type]
     values = reward(prompts=["p"] * 5, completions=COMPLETIONS, **COLUMNS)
     assert values == pytest.approx(expected)
-    assert reward.last_answers == ["Paris", "Lyon", "Paris", "Lyon", "Paris France"]
+    questions, rationales, answers = read_columns(COMPLETIONS, COLUMNS)
+    results = reward.results(questions, rationales, answers)
+    assert [r.answer for r in results] == ["Paris", "Lyon", "Paris", "Lyon", "Paris France"]
+    assert [r.value for r in results] == pytest.approx(expected)
 
 
 def test_gain_baseline_is_computed_once_per_question() -> None:
@@ -102,7 +106,7 @@ def test_aspect_reward_values(weights: dict[str, float], logprobs: bool, expecte
     assert judge.uses_logprobs is logprobs
     reward = AspectReward(judge)
     assert reward(completions=COMPLETIONS, **COLUMNS) == pytest.approx(expected)
-    first = reward.last_scores[0]
+    first = reward.results(COMPLETIONS, **COLUMNS)[0]
     assert set(first.scores) == set(ASPECTS)
     assert first.scores["fluency"] == pytest.approx(0.75 if logprobs else 1.0)
 

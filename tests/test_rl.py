@@ -219,9 +219,18 @@ def test_two_cpu_processes_share_one_reader_server(
                     "--set", "cache=none", "--set", "probe_every=2", "--set", "probe_questions=2"),
         ]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900, check=False)
-    assert done.returncode == 0, done.stderr[-4000:]
+        assert done.returncode == 0, done.stderr[-4000:]
+        alone = [sys.executable, *cli_rl(tmp_path / "one", tiny_llama, url, "--steps", "2", "--set",
+                                         "reader.http_model=smollm2", "--set", "cache=none")]  # fmt: skip
+        single = subprocess.run(alone, capture_output=True, text=True, env=env, timeout=900, check=False)
+        assert single.returncode == 0, single.stderr[-4000:]
     records = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert [r["world_size"] for r in records] == [2, 2]
+    # the learning rate follows one schedule whatever the process count (it once stepped once per process)
+    one = [json.loads(line) for line in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["world_size"] for r in one] == [1, 1]
+    assert [r["learning_rate"] for r in records] == pytest.approx([r["learning_rate"] for r in one])
+    assert records[0]["learning_rate"] == pytest.approx(1e-6)  # half of 2e-6 after half the updates
     assert len(records[0]["question_ids"]) == 2  # the step's 2 questions, one per process
     assert (tmp_path / "ddp" / "checkpoints" / "step-2" / "rng-1.pt").exists()  # every rank's RNG saved
     probes = [json.loads(line) for line in (tmp_path / "ddp" / "probe.jsonl").read_text().splitlines()]

@@ -42,7 +42,7 @@ def test_rl_raises_a_known_reward_on_smollm2(
         RLConfig,
         overrides=[
             f"algo={algo}", "student=smollm2", "datasets=hotpotqa:train", "limit=40", "learning_rate=3e-5",
-            "steps=12", "rationale_tokens=12", "max_prompt_tokens=72", "max_context_tokens=40",
+            "steps=12", "rationale_tokens=12", "max_prompt_tokens=null", "max_context_tokens=24",
             "minibatch_size=8", "epochs_per_step=2", "target_kl=null", "temperature=1.0", "eval_limit=0",
             "save_every=100", "cache=none", "kl_coef=0.01", "bf16=false", *overrides,
         ],

@@ -100,8 +100,12 @@ class TrainConfig:
         default=5e-5, metadata={"help": "Peak learning rate (LoRA wants ~1e-4 to 3e-4)."}
     )
     warmup_ratio: float = field(default=0.1, metadata={"help": "Share of steps with a linear warm-up."})
-    max_length: int = field(
-        default=1024, metadata={"help": "Longest prompt + rationale in tokens; longer are cut."}
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Longest prompt + rationale in tokens: a longer example loses the end of its context, "
+            "never its question or rationale. null: no cut beyond max_context_tokens (inference's prompts)."
+        },
     )
     eval_fraction: float = field(
         default=0.1, metadata={"help": "Held-out share of questions for the eval loss."}

@@ -10,11 +10,14 @@ from typing import Any
 from guidedcot import defaults
 from guidedcot.llm.types import Generation, GenerationRequest
 from guidedcot.models.hf import (
+    decoding_config,
     default_device,
     ensure_pad_token,
+    generate_with,
     has_chat_template,
     load_hf_model,
     render_chat,
+    stop_token_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -89,29 +92,26 @@ class TransformersLanguageModel:
 
         first = requests[0]
         inputs = self._encode(requests)
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": first.max_new_tokens,
-            "pad_token_id": self.tokenizer.pad_token_id,
-            "do_sample": False,
-            "temperature": None,
-            "top_p": None,
-            "top_k": None,
-        }
+        # greedy under decoding settings of our own (never a hub model's repetition penalty or top-k);
+        # sampled requests draw through RowSeededSampler, which leaves greedy decoding one token to take
+        config = decoding_config(self.model, self.tokenizer, max_new_tokens=first.max_new_tokens)
+        extra: dict[str, Any] = {}
         if not first.greedy:
             # Each row draws from its own generator seeded by its request, so a sample depends on
             # its seed and sample index only, never on the other rows of its batch.
             sampler = RowSeededSampler(
                 [r.effective_seed for r in requests], first.temperature, first.top_p, self.device
             )
-            kwargs["logits_processor"] = LogitsProcessorList([sampler])
+            extra["logits_processor"] = LogitsProcessorList([sampler])
         if first.stop:
-            kwargs.update(stop_strings=list(first.stop), tokenizer=self.tokenizer)
+            config.stop_strings = list(first.stop)
+            extra["tokenizer"] = self.tokenizer
         with torch.inference_mode():
-            output = self.model.generate(**inputs, **kwargs)
+            output = generate_with(self.model, config, **inputs, **extra)
         new_tokens = output if self.seq2seq else output[:, inputs["input_ids"].shape[1] :]
         prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
         results = []
-        eos = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
+        eos = set(stop_token_ids(self.model, self.tokenizer))
         for row, prompt_tokens in zip(new_tokens.tolist(), prompt_lengths, strict=True):
             if self.seq2seq and row and row[0] == self.model.config.decoder_start_token_id:
                 row = row[1:]

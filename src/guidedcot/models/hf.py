@@ -73,6 +73,74 @@ def load_hf_model(
     return LoadedModel(model, tokenizer, seq2seq, device, dtype)
 
 
+def stop_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every token that ends a generation: the model's EOS list (its generation config, e.g. Qwen's
+    ``<|im_end|>`` and ``<|endoftext|>``), the tokenizer's EOS and its pad token. Evaluation and RL
+    rollouts stop at the same set."""
+    found: list[int] = []
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    listed = configured if isinstance(configured, list | tuple) else [configured]
+    for token in (*listed, tokenizer.eos_token_id, tokenizer.pad_token_id):
+        if token is not None and int(token) not in found:
+            found.append(int(token))
+    return found
+
+
+def decoding_config(
+    model: Any, tokenizer: Any, *, max_new_tokens: int, temperature: float = 0.0, top_p: float = 1.0
+) -> Any:
+    """A `GenerationConfig` with only these settings: greedy (``temperature`` 0) or sampling from the
+    model's full distribution at ``temperature`` (top-p if < 1; no top-k, no repetition penalty).
+
+    Pass it to `generate_with`: a hub model's own generation config (Qwen2.5-Instruct ships
+    repetition_penalty 1.05, top_k 20) and transformers' global defaults (top_k 50) never reach it.
+    """
+    from transformers import GenerationConfig
+
+    sampling = temperature > 0
+    special = {
+        name: getattr(model.generation_config, name, None) or getattr(model.config, name, None)
+        for name in ("decoder_start_token_id", "bos_token_id")
+    }
+    return GenerationConfig(
+        max_new_tokens=max_new_tokens, do_sample=sampling, temperature=temperature if sampling else 1.0,
+        top_p=top_p if sampling else 1.0, top_k=0, repetition_penalty=1.0, no_repeat_ngram_size=0,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_token_ids(model, tokenizer),
+        **{name: value for name, value in special.items() if value is not None},
+    )  # fmt: skip
+
+
+def generate_with(model: Any, config: Any, **inputs: Any) -> Any:
+    """``model.generate(**inputs)`` under ``config`` alone: the model's own generation config is set
+    aside for the call (transformers fills every unset field from it), then put back."""
+    from transformers import GenerationConfig
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    own = base.generation_config
+    base.generation_config = GenerationConfig()
+    try:
+        return model.generate(**inputs, generation_config=config)
+    finally:
+        base.generation_config = own
+
+
+_DROPOUT_RATES = ("attention_dropout", "dropout", "attn_dropout", "dropout_rate")
+
+
+def disable_dropout(model: Any) -> None:
+    """Switch every dropout of ``model`` off, as TRL does for RL: ``nn.Dropout`` modules and the float
+    rates that attention layers pass to their functional dropout (Llama's ``attention_dropout``, T5's
+    ``dropout``). The update's log-probs must be those the rollout was scored with."""
+    from torch import nn
+
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+        for name in _DROPOUT_RATES:
+            if isinstance(getattr(module, name, None), float):
+                setattr(module, name, 0.0)
+
+
 def ensure_pad_token(tokenizer: Any) -> None:
     """Give a tokenizer without a pad token its EOS token as pad token."""
     if tokenizer.pad_token is None:

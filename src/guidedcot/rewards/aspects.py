@@ -91,16 +91,18 @@ class AspectJudge:
 
 class AspectReward:
     """A reward function ``(prompts, completions, **columns) -> list[float]``: `R_aspect` per
-    completion; the per-aspect scores of the last call are kept in ``last_scores``."""
+    completion (`results` gives the per-aspect scores behind it)."""
 
     def __init__(self, judge: AspectJudge) -> None:
         self.judge = judge
         self.__name__ = "aspect"
-        self.last_scores: list[AspectScores] = []
+
+    def results(self, completions: Sequence[Any], **columns: Any) -> list[AspectScores]:
+        """Every aspect's score and the weighted total, per completion."""
+        questions, rationales, _ = read_columns(completions, columns)
+        return self.judge.judge_all(questions, rationales)
 
     def __call__(
         self, prompts: Sequence[Any] | None = None, completions: Sequence[Any] = (), **columns: Any
     ) -> list[float]:
-        questions, rationales, _ = read_columns(completions, columns)
-        self.last_scores = self.judge.judge_all(questions, rationales)
-        return [s.total for s in self.last_scores]
+        return [s.total for s in self.results(completions, **columns)]

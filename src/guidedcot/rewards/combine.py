@@ -39,7 +39,6 @@ class GatedAspectReward:
         correct = self.task.scores(questions, rationales, answers, metric="em")
         chosen = [i for i, c in enumerate(correct) if c == 1.0]
         judged = self.aspect.judge.judge_all([questions[i] for i in chosen], [rationales[i] for i in chosen])
-        self.aspect.last_scores = judged
         totals: list[float | None] = [None] * len(completions)
         for i, scores in zip(chosen, judged, strict=True):
             totals[i] = scores.total

@@ -9,6 +9,7 @@ question without any rationale (computed once per question, then cached).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from guidedcot.errors import ConfigError
@@ -20,6 +21,14 @@ from guidedcot.rewards.columns import read_columns
 
 TaskMetric = Literal["em", "f1", "gain"]
 TASK_METRICS: tuple[str, ...] = ("em", "f1", "gain")
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """The reader's answer from one rationale, and the task metric of that answer."""
+
+    answer: str
+    value: float
 
 
 class TaskReward:
@@ -41,7 +50,25 @@ class TaskReward:
         )
         self.__name__ = f"task_{metric}"
         self._baseline: dict[tuple[str, str], float] = {}
-        self.last_answers: list[str] = []
+
+    def results(
+        self,
+        questions: Sequence[Question],
+        rationales: Sequence[str],
+        answers: Sequence[Sequence[str]],
+        metric: TaskMetric | None = None,
+    ) -> list[TaskScore]:
+        """The reader's answer and the metric (default: the configured one) for each (question, rationale)."""
+        metric = metric or self.metric
+        readings = [r.answer for r in self.answerer.read_rationales(questions, rationales)]
+        if metric == "f1":
+            values = [best_f1(a, gold) for a, gold in zip(readings, answers, strict=True)]
+        else:
+            values = [best_exact_match(a, gold) for a, gold in zip(readings, answers, strict=True)]
+        if metric == "gain":
+            baseline = self.baseline(questions, answers)
+            values = [e - b for e, b in zip(values, baseline, strict=True)]
+        return [TaskScore(a, v) for a, v in zip(readings, values, strict=True)]
 
     def scores(
         self,
@@ -50,18 +77,8 @@ class TaskReward:
         answers: Sequence[Sequence[str]],
         metric: TaskMetric | None = None,
     ) -> list[float]:
-        """The metric (default: the configured one) for each (question, rationale); the reader's
-        answers are kept in ``last_answers``."""
-        metric = metric or self.metric
-        readings = self.answerer.read_rationales(questions, rationales)
-        self.last_answers = [r.answer for r in readings]
-        if metric == "f1":
-            return [best_f1(r.answer, gold) for r, gold in zip(readings, answers, strict=True)]
-        em = [best_exact_match(r.answer, gold) for r, gold in zip(readings, answers, strict=True)]
-        if metric == "em":
-            return em
-        baseline = self.baseline(questions, answers)
-        return [e - b for e, b in zip(em, baseline, strict=True)]
+        """The metric alone of each `results` entry."""
+        return [r.value for r in self.results(questions, rationales, answers, metric)]
 
     def baseline(self, questions: Sequence[Question], answers: Sequence[Sequence[str]]) -> list[float]:
         """The reader's standard-prompting EM per question (each distinct question computed once)."""

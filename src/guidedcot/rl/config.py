@@ -86,7 +86,13 @@ class RLConfig:
         default=4,
         metadata={"help": "Rationales per question (k). GRPO/RLOO need >= 2; PPO works with 1."},
     )
-    max_prompt_tokens: int = field(default=768, metadata={"help": "Student prompt tokens (the end is kept)."})
+    max_prompt_tokens: int | None = field(
+        default=None,
+        metadata={
+            "help": "Student prompt tokens at most: a longer prompt loses the end of its context, never its "
+            "question. null: no cut beyond max_context_tokens, so training prompts are inference's prompts."
+        },
+    )
     rationale_tokens: int = field(default=64, metadata={"help": "Max new tokens of a sampled rationale."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of rollouts."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling of rollouts."})
@@ -136,5 +142,5 @@ class RLConfig:
     cache: str | None = field(
         default="default", metadata={"help": "Generation cache for reader calls (rollouts are never cached)."}
     )
-    out: str | None = field(default=None, metadata={"help": "Run folder; default runs/rl-<timestamp>."})
+    out: str | None = field(default=None, metadata={"help": "Run folder; default runs/rl."})
     prompts: PromptsConfig = field(default_factory=PromptsConfig)

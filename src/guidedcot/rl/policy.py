@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from guidedcot.models.hf import decoding_config, disable_dropout, generate_with, stop_token_ids
+
 
 class ValueHead(nn.Module):
     """A scalar value per position from the last hidden state (PPO's critic)."""
@@ -29,12 +31,19 @@ class ValueHead(nn.Module):
 
 
 class PolicyModel(nn.Module):
-    """The student with an optional value head, as one module (so DDP wraps and syncs both)."""
+    """The student with an optional value head, as one module (so DDP wraps and syncs both).
 
-    def __init__(self, model: Any, *, seq2seq: bool, with_value_head: bool) -> None:
+    Its log-probabilities are those of the distribution rollouts sample from: logits divided by the
+    sampling ``temperature``, and no dropout (switched off at construction, as TRL does), so the update
+    compares the policy with the very distribution each rationale was drawn from.
+    """
+
+    def __init__(self, model: Any, *, seq2seq: bool, with_value_head: bool, temperature: float = 1.0) -> None:
         super().__init__()
+        disable_dropout(model)
         self.model = model
         self.seq2seq = seq2seq
+        self.temperature = temperature if temperature > 0 else 1.0
         hidden = (
             model.config.get_text_config().hidden_size
             if hasattr(model.config, "get_text_config")
@@ -74,7 +83,7 @@ class PolicyModel(nn.Module):
             logits = output.logits[:, start : start + width]
             start = ids.shape[1] - width - 1
             hidden = output.hidden_states[-1][:, start : start + width] if want_hidden else None
-        logits = logits.float()
+        logits = logits.float() / self.temperature
         log_probs = torch.log_softmax(logits, dim=-1)
         token_logprobs = log_probs.gather(-1, batch.response_ids.unsqueeze(-1)).squeeze(-1)
         entropy = -(log_probs.exp() * log_probs).sum(-1)
@@ -115,9 +124,14 @@ def sample_responses(
     device: str | torch.device,
 ) -> RolloutTensors:
     """Sample one response per prompt from ``model`` (no cache in between: these are the policy's own
-    samples) and lay the batch out for `PolicyModel.forward`."""
+    samples, from its full distribution at ``temperature``: none of the model's own generation settings
+    apply) and lay the batch out for `PolicyModel.forward`. A response ends at the first stop token
+    (`stop_token_ids`, the set evaluation stops at), which it includes; pads fill the rest."""
     pad = tokenizer.pad_token_id
-    eos = tokenizer.eos_token_id
+    stops = stop_token_ids(model, tokenizer)
+    config = decoding_config(
+        model, tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p
+    )
     width = max(len(p) for p in prompts)
     if seq2seq:  # right padding for the encoder
         prompt_ids = torch.tensor([p + [pad] * (width - len(p)) for p in prompts], device=device)
@@ -129,19 +143,9 @@ def sample_responses(
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(generator_seed)
     with torch.no_grad():
-        output = model.generate(
-            input_ids=prompt_ids,
-            attention_mask=prompt_mask,
-            do_sample=temperature > 0,
-            temperature=temperature if temperature > 0 else None,
-            top_p=top_p if temperature > 0 else None,
-            top_k=None,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=pad,
-            eos_token_id=eos,
-        )
+        output = generate_with(model, config, input_ids=prompt_ids, attention_mask=prompt_mask)
     response = output[:, 1:] if seq2seq else output[:, width:]
-    response_mask = _until_eos(response, eos)
+    response_mask = _until_stop(response, stops)
     response = torch.where(response_mask.bool(), response, torch.full_like(response, pad))
     tensors = RolloutTensors(prompt_ids, prompt_mask, response, response_mask)
     if seq2seq:
@@ -151,8 +155,17 @@ def sample_responses(
     return tensors
 
 
-def _until_eos(tokens: torch.Tensor, eos: int) -> torch.Tensor:
-    """1 up to and including each row's first EOS (everything when a row has none), else 0."""
-    is_eos = tokens == eos
-    after = (is_eos.cumsum(dim=1) - is_eos.long()) > 0  # strictly after the first EOS
+def decode_responses(tokenizer: Any, rollout: RolloutTensors) -> list[str]:
+    """The rationale text of each row, stripped: its pad-filled ids decoded without special tokens.
+
+    (Never ``ids * mask``: id 0 is a real token in many vocabularies, ``!`` in Qwen2, Llama-3 and GPT-2.)
+    """
+    texts = tokenizer.batch_decode(rollout.response_ids, skip_special_tokens=True)
+    return [text.strip() for text in texts]
+
+
+def _until_stop(tokens: torch.Tensor, stops: list[int]) -> torch.Tensor:
+    """1 up to and including each row's first stop token (everything when a row has none), else 0."""
+    is_stop = torch.isin(tokens, torch.tensor(stops, device=tokens.device))
+    after = (is_stop.cumsum(dim=1) - is_stop.long()) > 0  # strictly after the first stop token
     return (~after).long()

@@ -24,7 +24,7 @@ from guidedcot.rewards import RewardSet
 from guidedcot.rl.config import RLConfig
 from guidedcot.rl.data import RLQuestion, load_questions
 from guidedcot.rl.inputs import build_rewards, student_prompts
-from guidedcot.rl.policy import sample_responses
+from guidedcot.rl.policy import decode_responses, sample_responses
 
 PROBE_STREAM = 7919  # keeps the probe's sampling seeds apart from the steps' (seed, step, rank)
 
@@ -113,10 +113,10 @@ def probe_policy(
                 seq2seq=seq2seq, max_new_tokens=rationale_tokens, temperature=temperature, top_p=top_p,
                 generator_seed=stable_seed(seed, PROBE_STREAM, start), device=device,
             )  # fmt: skip
-        texts = tokenizer.batch_decode(rollout.response_ids * rollout.response_mask, skip_special_tokens=True)
+        texts = decode_responses(tokenizer, rollout)
         rows = [questions[i] for i in chunk for _ in range(group_size)]
         batch = rewards(
-            None, [t.strip() for t in texts], question=[q.question for q in rows],
+            None, texts, question=[q.question for q in rows],
             context=[q.context for q in rows], answers=[list(q.answers) for q in rows], id=[q.id for q in rows],
         )  # fmt: skip
         for offset in range(0, len(rows), group_size):

@@ -59,7 +59,7 @@ from guidedcot.rl.core import (
 from guidedcot.rl.curves import plot_curves
 from guidedcot.rl.data import RLQuestion, load_questions, step_indices
 from guidedcot.rl.inputs import build_rewards, student_prompts
-from guidedcot.rl.policy import PolicyModel, RolloutTensors, sample_responses
+from guidedcot.rl.policy import PolicyModel, RolloutTensors, decode_responses, sample_responses
 from guidedcot.rl.probe import probe_indices, probe_policy
 from guidedcot.student import load_student
 
@@ -149,11 +149,17 @@ def train_rl(
         config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
     )
     student.model.config.use_cache = True
-    policy = PolicyModel(student.model, seq2seq=student.seq2seq, with_value_head=config.algo == "ppo")
+    policy = PolicyModel(
+        student.model, seq2seq=student.seq2seq, with_value_head=config.algo == "ppo",
+        temperature=config.temperature,
+    )  # fmt: skip
     reference = None
     if not config.lora:
         reference_student = load_student(config.reference or config.student)
-        reference = PolicyModel(reference_student.model, seq2seq=student.seq2seq, with_value_head=False)
+        reference = PolicyModel(
+            reference_student.model, seq2seq=student.seq2seq, with_value_head=False,
+            temperature=config.temperature,
+        )  # fmt: skip
         reference.requires_grad_(False).eval()
     tokenizer = student.tokenizer
     prompts = student_prompts(tokenizer, config, questions, seq2seq=student.seq2seq)
@@ -170,10 +176,8 @@ def train_rl(
     start, resumed_from = 0, None
     if checkpoints:
         loaded = load_checkpoint(checkpoints[-1], rank)
-        missing = set(loaded["trainable"]) - {n for n, _ in policy.named_parameters()}
-        if missing:
-            raise GuidedCotError(f"{checkpoints[-1]} does not fit this student (e.g. {sorted(missing)[0]})")
-        policy.load_state_dict(loaded["trainable"], strict=False)
+        check_resumable(checkpoints[-1], loaded, policy, config)
+        policy.load_state_dict(loaded["trainable"], strict=False)  # the frozen weights are the student's
         optimizer.load_state_dict(loaded["optimizer"])
         scheduler.load_state_dict(loaded["scheduler"])
         set_rng_state(loaded["rng"])
@@ -186,7 +190,9 @@ def train_rl(
         start = resumed_from = state["step"]
         kl_control.value = state["kl_coef"]
         logger.info("resuming %s from step %d", out, start)
-    policy, optimizer, scheduler = accelerator.prepare(policy, optimizer, scheduler)
+    # The scheduler stays outside `prepare`: Accelerate would step it once per process at every call
+    # (its step_scheduler_with_optimizer default), so with 2 processes the rate reached 0 halfway.
+    policy, optimizer = accelerator.prepare(policy, optimizer)
     if reference is not None:
         reference = reference.to(accelerator.device)
 
@@ -233,10 +239,7 @@ def train_rl(
                 seq2seq=student.seq2seq, max_new_tokens=config.rationale_tokens, temperature=config.temperature,
                 top_p=config.top_p, generator_seed=stable_seed(config.seed, step, rank), device=accelerator.device,
             )  # fmt: skip
-            texts = tokenizer.batch_decode(
-                rollout.response_ids * rollout.response_mask, skip_special_tokens=True
-            )
-            texts = [t.strip() for t in texts]
+            texts = decode_responses(tokenizer, rollout)
         rows = [questions[i] for i in mine for _ in range(config.group_size)]
         with timer("reward"):
             batch = rewards(
@@ -315,6 +318,26 @@ def train_rl(
     log.close()
     probe_log.close()
     return RLResult(final, config.steps, resumed_from, log.records)
+
+
+def check_resumable(path: Path, loaded: dict[str, Any], policy: PolicyModel, config: RLConfig) -> None:
+    """Refuse a checkpoint that does not hold exactly this run's trainable weights, or that was written by
+    another algorithm (a GRPO checkpoint resumed as PPO would silently start a fresh value head)."""
+    written = loaded["state"].get("algo")
+    if written is not None and written != config.algo:
+        raise GuidedCotError(
+            f"{path} was written by algo={written}; this run has algo={config.algo}: resume with "
+            f"--set algo={written}, or choose another --out"
+        )
+    expected = {name for name, p in policy.named_parameters() if p.requires_grad}
+    saved = set(loaded["trainable"])
+    if saved != expected:
+        extra, missing = sorted(saved - expected), sorted(expected - saved)
+        example = f"it has {extra[0]}" if extra else f"it lacks {missing[0]}"
+        raise GuidedCotError(
+            f"{path} does not fit this run's trainable weights ({example}; {len(extra)} extra, "
+            f"{len(missing)} missing): another student, algo (value head) or LoRA setting wrote it"
+        )
 
 
 def reference_logprobs(
@@ -483,7 +506,7 @@ def save_state(
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(policy)
         trainable = {n: p.detach().cpu() for n, p in unwrapped.named_parameters() if p.requires_grad}
-        state = {"kl_coef": kl_coef, "questions": n_questions, "world_size": world,
+        state = {"kl_coef": kl_coef, "questions": n_questions, "world_size": world, "algo": config.algo,
                  "questions_used": step * config.questions_per_step}  # fmt: skip
         save_checkpoint(
             out / "checkpoints", step, trainable=trainable, optimizer=optimizer, scheduler=scheduler,

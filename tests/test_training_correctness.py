@@ -1,0 +1,369 @@
+"""Training correctness (issue 22): each defect found in review, pinned by a test that fails on the code
+before its fix, and fast tests of RL pieces that only slow runs covered before. Models are tiny and
+random; the tokenizer is a small byte-level BPE laid out as Qwen2's (id 0 is the real token ``!``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from guidedcot.config import load_config
+from guidedcot.data.selection import select_examples
+from guidedcot.errors import ConfigError, GuidedCotError
+from guidedcot.llm import FakeLanguageModel, GenerationRequest
+from guidedcot.llm.fake import request_text
+from guidedcot.llm.hf import TransformersLanguageModel
+from guidedcot.models.hf import decoding_config, generate_with, stop_token_ids
+from guidedcot.pipeline.requests import template_request
+from guidedcot.prompts import build_templates
+from guidedcot.rl import RLConfig, train_rl
+from guidedcot.rl.policy import PolicyModel, RolloutTensors, _until_stop, decode_responses, sample_responses
+from guidedcot.rl.trainer import MetricsLog, explained_variance, ppo_advantages, update
+from guidedcot.student import encode_prompt, encode_rationale_example
+
+STUDENT = build_templates()["student"]
+RATIONALE = "Both films are American, so the answer is yes."
+
+
+@pytest.fixture(scope="module")
+def tokenizer(qwen_like_tokenizer_dir: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(qwen_like_tokenizer_dir)
+
+
+def tiny_llama(tokenizer: Any, seed: int = 0, **config: Any) -> Any:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    settings = {"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 4096,
+                "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id, **config}  # fmt: skip
+    return LlamaForCausalLM(LlamaConfig(**settings)).eval()
+
+
+def tiny_t5(tokenizer: Any, dropout: float) -> Any:
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                      dropout_rate=dropout, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id)  # fmt: skip
+    return T5ForConditionalGeneration(config).eval()
+
+
+@pytest.fixture(scope="module")
+def long_slots(shared_data: Path) -> dict[str, str]:
+    """A real question with its full distractor context (ten paragraphs)."""
+    from guidedcot.data.context import build_context
+
+    example = select_examples("hotpotqa:dev", shared_data, split="dev", limit=1).examples[0]
+    return {"question": example.question, "context": build_context(example, "distractor").text}
+
+
+def prompt_ids(tokenizer: Any, questions: list[str]) -> list[list[int]]:
+    return [
+        encode_prompt(tokenizer, STUDENT, {"question": q, "context": "Paris is in France."}, seq2seq=False,
+                      max_length=None)
+        for q in questions
+    ]  # fmt: skip
+
+
+# --- defect 2: a long prompt lost its chat header and question -----------------------------------
+
+
+def test_an_over_long_causal_prompt_keeps_its_head_question_and_instruction(
+    tokenizer: Any, long_slots: dict[str, str]
+) -> None:
+    full = encode_prompt(tokenizer, STUDENT, long_slots, seq2seq=False, max_length=None)
+    limit = len(full) // 3
+    ids = encode_prompt(tokenizer, STUDENT, long_slots, seq2seq=False, max_length=limit)
+    assert limit - 8 <= len(ids) <= limit
+    text = tokenizer.decode(ids)
+    assert text.startswith(f"<|im_start|>user\nQuestion: {long_slots['question']}\nContext:\n")
+    assert text.endswith("how they connect.<|im_end|>\n<|im_start|>assistant\n")
+    kept = text.split("Context:\n", 1)[1].split("\n\nExplain", 1)[0]
+    assert 0 < len(kept) < len(long_slots["context"]) and long_slots["context"].startswith(kept)
+
+
+def test_an_over_long_seq2seq_prompt_keeps_its_question_and_instruction(
+    tokenizer: Any, long_slots: dict[str, str]
+) -> None:
+    full = encode_prompt(tokenizer, STUDENT, long_slots, seq2seq=True, max_length=None)
+    ids = encode_prompt(tokenizer, STUDENT, long_slots, seq2seq=True, max_length=len(full) // 3)
+    text = tokenizer.decode(ids)
+    assert text.startswith(f"Question: {long_slots['question']}") and text.endswith("how they connect.")
+
+
+def test_a_prompt_that_cannot_fit_without_its_context_is_refused(
+    tokenizer: Any, long_slots: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError, match="without any context"):
+        encode_prompt(tokenizer, STUDENT, long_slots, seq2seq=False, max_length=20)
+
+
+def test_a_training_example_masks_its_prompt_and_keeps_question_and_rationale(
+    tokenizer: Any, long_slots: dict[str, str]
+) -> None:
+    target = tokenizer(RATIONALE, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    full = encode_rationale_example(tokenizer, STUDENT, long_slots, RATIONALE, seq2seq=False, max_length=None)
+    limit = len(full["input_ids"]) // 3
+    example = encode_rationale_example(
+        tokenizer, STUDENT, long_slots, RATIONALE, seq2seq=False, max_length=limit
+    )
+    ids, labels = example["input_ids"], example["labels"]
+    assert len(ids) == len(labels) == len(example["attention_mask"]) <= limit
+    prompt_length = labels.count(-100)
+    assert labels[:prompt_length] == [-100] * prompt_length and labels[prompt_length:] == target
+    assert ids[prompt_length:] == target
+    assert tokenizer.decode(ids[:prompt_length]).startswith(
+        f"<|im_start|>user\nQuestion: {long_slots['question']}"
+    )
+    # without a limit, the training prompt is exactly the prompt the student gets at inference
+    model = TransformersLanguageModel("", identity="tiny", model=tiny_llama(tokenizer), tokenizer=tokenizer)
+    rendered = model.render(template_request(STUDENT, long_slots, max_new_tokens=8))
+    untouched = full["labels"].count(-100)
+    assert full["input_ids"][:untouched] == tokenizer(rendered, add_special_tokens=False)["input_ids"]
+
+
+def test_rl_prompts_over_the_limit_keep_their_questions(tokenizer: Any, shared_data: Path) -> None:
+    from guidedcot.rl.data import load_questions
+    from guidedcot.rl.inputs import student_prompts
+
+    questions = load_questions(["2wiki:dev[100:110]"], shared_data, limit=None, context_mode="distractor",
+                               max_context_tokens=1024, count_tokens=None)  # fmt: skip
+    config = RLConfig(max_prompt_tokens=160)
+    for question, ids in zip(
+        questions, student_prompts(tokenizer, config, questions, seq2seq=False), strict=True
+    ):
+        assert len(ids) <= 160
+        assert f"Question: {question.question}\n" in tokenizer.decode(ids)
+
+
+# --- defect 3: dropout on in the update, off in the rollout --------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["t5", "llama"])
+def test_the_policy_has_no_dropout_so_update_and_rollout_log_probs_agree(tokenizer: Any, kind: str) -> None:
+    seq2seq = kind == "t5"
+    model = tiny_t5(tokenizer, dropout=0.1) if seq2seq else tiny_llama(tokenizer, attention_dropout=0.1)
+    policy = PolicyModel(model, seq2seq=seq2seq, with_value_head=False)
+    rollout = sample_responses(model, tokenizer, prompt_ids(tokenizer, ["Where is Paris?"] * 2), seq2seq=seq2seq,
+                               max_new_tokens=6, temperature=1.0, top_p=1.0, generator_seed=1, device="cpu")  # fmt: skip
+    with torch.no_grad():
+        rollout_logp = policy.eval()(**rollout.as_kwargs())[0]
+        update_logp = policy.train()(**rollout.as_kwargs())[0]
+    torch.testing.assert_close(update_logp, rollout_logp)
+
+
+# --- defect 4: pads decoded as id 0 ("!") ---------------------------------------------------------
+
+
+def test_rationales_are_decoded_without_their_pads_turning_into_bangs(tokenizer: Any) -> None:
+    words = tokenizer("Paris is the capital", add_special_tokens=False)["input_ids"]
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    response = torch.tensor([[*words, eos, pad, pad, pad]])
+    mask = torch.tensor([[1] * (len(words) + 1) + [0, 0, 0]])
+    rollout = RolloutTensors(torch.tensor([[5, 6]]), torch.ones(1, 2, dtype=torch.long), response, mask)
+    assert decode_responses(tokenizer, rollout) == ["Paris is the capital"]
+    # the decoding before the fix: pad positions zeroed, and id 0 is "!"
+    assert tokenizer.batch_decode(response * mask, skip_special_tokens=True)[0].endswith("!!!")
+
+
+# --- defect 5: log-probs ignored the sampling temperature -----------------------------------------
+
+
+def test_log_probs_are_those_of_the_distribution_rollouts_sample_from(tokenizer: Any) -> None:
+    model = tiny_llama(tokenizer)
+    prompts = prompt_ids(tokenizer, ["Where is Paris?", "Which river runs through the capital of France?"])
+    width = max(map(len, prompts))
+    ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p for p in prompts])
+    attention = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    config = decoding_config(model, tokenizer, max_new_tokens=6, temperature=0.7)
+    config.output_scores, config.return_dict_in_generate = True, True
+    torch.manual_seed(3)
+    output = generate_with(model, config, input_ids=ids, attention_mask=attention)
+    response = output.sequences[:, width:]
+    mask = _until_stop(response, stop_token_ids(model, tokenizer))
+    sampler = torch.stack([torch.log_softmax(s.float(), dim=-1) for s in output.scores], dim=1)
+    expected = sampler.gather(-1, response[..., None])[..., 0] * mask
+    policy = PolicyModel(model, seq2seq=False, with_value_head=False, temperature=0.7)
+    rollout = RolloutTensors(ids, attention, torch.where(mask.bool(), response, tokenizer.pad_token_id), mask)
+    with torch.no_grad():
+        logp = policy(**rollout.as_kwargs())[0] * mask
+    torch.testing.assert_close(logp, expected, atol=1e-4, rtol=1e-4)
+
+
+# --- defect 6: rollouts inherited a hub model's generation settings -------------------------------
+
+
+def test_rollouts_ignore_a_hub_models_own_generation_settings(tokenizer: Any) -> None:
+    prompts = prompt_ids(tokenizer, ["Where is Paris?"] * 4)
+
+    def sample(model: Any) -> torch.Tensor:
+        return sample_responses(model, tokenizer, prompts, seq2seq=False, max_new_tokens=12, temperature=1.0,
+                                top_p=1.0, generator_seed=5, device="cpu").response_ids  # fmt: skip
+
+    plain = tiny_llama(tokenizer)
+    hub = tiny_llama(tokenizer)  # the same weights, shipped with Qwen2.5-Instruct-like extras
+    hub.generation_config.repetition_penalty, hub.generation_config.top_k = 5.0, 3
+    hub.generation_config.no_repeat_ngram_size = 1
+    assert torch.equal(sample(hub), sample(plain))
+    assert hub.generation_config.repetition_penalty == 5.0  # put back after the call
+    config = decoding_config(hub, tokenizer, max_new_tokens=4, temperature=1.0)
+    assert (config.top_k, config.repetition_penalty, config.no_repeat_ngram_size) == (0, 1.0, 0)
+
+
+def test_rollouts_and_evaluation_stop_at_the_same_tokens(tokenizer: Any) -> None:
+    model = tiny_llama(tokenizer)
+    im_start = tokenizer.convert_tokens_to_ids("<|im_start|>")
+    eos, pad = tokenizer.eos_token_id, tokenizer.pad_token_id
+    model.generation_config.eos_token_id = [eos, im_start]  # a model whose EOS list has two entries
+    assert stop_token_ids(model, tokenizer) == [eos, im_start, pad]
+    rows = torch.tensor([[5, im_start, 7, 8], [5, 6, pad, 9], [5, 6, 7, 8]])
+    assert _until_stop(rows, stop_token_ids(model, tokenizer)).tolist() == [
+        [1, 1, 0, 0],
+        [1, 1, 1, 0],
+        [1] * 4,
+    ]
+
+
+# --- RL pieces that only slow runs covered ----------------------------------------------------------
+
+
+def test_ppo_advantages_by_hand() -> None:
+    config = RLConfig(gamma=1.0, lam=1.0, whiten_rewards=False)
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    kl = torch.tensor([[0.1, 0.2, 0.0], [0.0, 0.1, 0.3]]) * mask
+    values = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.1, 0.0]])
+    advantages, returns = ppo_advantages(torch.tensor([1.0, 0.0]), kl, values, mask, 0.1, config)
+    # token rewards -0.1 * KL, the score added at each row's last real token; returns = reward-to-go
+    rewards = torch.tensor([[-0.01, 0.98, 0.0], [0.0, -0.01, -0.03]])
+    expected_returns = torch.flip(torch.cumsum(torch.flip(rewards, [1]), 1), [1]) * mask
+    torch.testing.assert_close(returns * mask, expected_returns)
+    raw = (expected_returns - values) * mask
+    mean = raw.sum() / mask.sum()
+    std = (((raw - mean) ** 2 * mask).sum() / mask.sum()).sqrt()
+    torch.testing.assert_close(advantages, (raw - mean) / std * mask, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("values", "returns", "expected"),
+    [
+        ([[1.0, 2.0, 3.0]], [[1.0, 2.0, 3.0]], 1.0),  # a perfect critic
+        ([[2.0, 2.0, 2.0]], [[1.0, 2.0, 3.0]], 0.0),  # the mean return: explains nothing
+        ([[3.0, 2.0, 1.0]], [[1.0, 2.0, 3.0]], -3.0),  # worse than the mean
+        ([[0.0, 0.0, 0.0]], [[1.0, 1.0, 1.0]], math.nan),  # returns with no variance
+    ],
+)
+def test_explained_variance(values: list[list[float]], returns: list[list[float]], expected: float) -> None:
+    got = explained_variance(torch.tensor(values), torch.tensor(returns), torch.ones(1, 3))
+    assert math.isnan(got) if math.isnan(expected) else got == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("target_kl", "epochs_run"), [(1e-9, 1), (None, 3)])
+def test_update_stops_its_epochs_early_past_the_target_kl(
+    tokenizer: Any, target_kl: float | None, epochs_run: int
+) -> None:
+    from accelerate import Accelerator
+
+    model = tiny_llama(tokenizer)
+    policy = PolicyModel(model, seq2seq=False, with_value_head=False)
+    rollout = sample_responses(model, tokenizer, prompt_ids(tokenizer, ["Where is Paris?"] * 4), seq2seq=False,
+                               max_new_tokens=6, temperature=1.0, top_p=1.0, generator_seed=2, device="cpu")  # fmt: skip
+    with torch.no_grad():
+        old_logp = policy(**rollout.as_kwargs())[0]
+    mask = rollout.response_mask.float()
+    config = RLConfig(epochs_per_step=3, minibatch_size=2, target_kl=target_kl, learning_rate=1e-2)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    advantages = torch.tensor([[1.0], [-1.0], [1.0], [-1.0]]) * mask
+    stats = update(policy.train(), optimizer, scheduler, Accelerator(cpu=True), rollout, old_logp, old_logp, None,
+                   advantages, None, mask, 0.05, config, 0)  # fmt: skip
+    assert stats["epochs_run"] == epochs_run
+    assert stats["approx_kl"] > 0 and math.isfinite(stats["policy_loss"])
+
+
+def test_metrics_log_keeps_only_the_steps_a_resumed_run_does_not_repeat(tmp_path: Path) -> None:
+    lines = [json.dumps({"step": s, "reward_mean": s / 10}) for s in (1, 2, 3, 4)]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 5, "rew', encoding="utf-8")
+    log = MetricsLog(tmp_path, enabled=True, keep_through=2)
+    assert [r["step"] for r in log.records] == [1, 2]
+    log.write({"step": 3, "reward_mean": 0.5})
+    log.close()
+    written = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert written == [
+        {"step": 1, "reward_mean": 0.1},
+        {"step": 2, "reward_mean": 0.2},
+        {"step": 3, "reward_mean": 0.5},
+    ]
+
+
+# --- one GRPO step on a tiny random Llama, and resume checks ------------------------------------------
+
+
+def scripted_reader() -> FakeLanguageModel:
+    """Reads a rationale as right when it is long (> 4 words)."""
+
+    def answer(request: GenerationRequest) -> str:
+        text = request_text(request)
+        rationale = text.split("Rationale: ", 1)[1].split("\n", 1)[0] if "Rationale: " in text else ""
+        return "yes" if len(rationale.split()) > 4 else "unknown"
+
+    return FakeLanguageModel(answer, name="scripted")
+
+
+@pytest.fixture(scope="module")
+def tiny_student(tokenizer: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-qwen-like-llama")
+    tiny_llama(tokenizer).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def grpo_config(out: Path, student: Path, *overrides: str) -> RLConfig:
+    config = load_config(
+        RLConfig,
+        overrides=["algo=grpo", "datasets=hotpotqa:train", "limit=4", "questions_per_step=2", "group_size=2",
+                   "steps=1", "rationale_tokens=8", "minibatch_size=2", "epochs_per_step=1", "learning_rate=1e-3",
+                   "eval_limit=0", "cache=none", "temperature=0.7", *overrides],
+    )  # fmt: skip
+    config.student, config.out = str(student), str(out)
+    return config
+
+
+def test_one_grpo_step_on_a_tiny_llama_logs_its_schedule_and_refuses_another_algo_on_resume(
+    tmp_path: Path, tiny_student: Path, shared_data: Path
+) -> None:
+    out = tmp_path / "rl"
+    result = train_rl(
+        grpo_config(out, tiny_student, "steps=2"), reader=scripted_reader(), data_dir=shared_data
+    )
+    first, second = result.metrics
+    for key in ("reward_mean", "kl", "entropy", "approx_kl", "learning_rate", "seconds_rollout"):
+        assert math.isfinite(first[key]), key
+    # one update a step, linear decay to 0 over the run's 2 updates
+    assert (first["learning_rate"], second["learning_rate"]) == pytest.approx((5e-4, 0.0))
+    assert json.loads((out / "checkpoints" / "step-2" / "state.json").read_text())["algo"] == "grpo"
+    with pytest.raises(GuidedCotError, match="algo=grpo"):
+        train_rl(grpo_config(out, tiny_student, "algo=ppo", "steps=3"), reader=scripted_reader(),
+                 data_dir=shared_data, resume=True)  # fmt: skip
+
+
+def test_a_checkpoint_without_the_value_head_this_run_trains_is_refused(
+    tmp_path: Path, tiny_student: Path, shared_data: Path
+) -> None:
+    out = tmp_path / "rl"
+    train_rl(grpo_config(out, tiny_student), reader=scripted_reader(), data_dir=shared_data)
+    state_file = out / "checkpoints" / "step-1" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["algo"]  # as a checkpoint written before the algorithm was recorded
+    state_file.write_text(json.dumps(state))
+    with pytest.raises(GuidedCotError, match="lacks value_head"):
+        train_rl(grpo_config(out, tiny_student, "algo=ppo", "steps=2"), reader=scripted_reader(),
+                 data_dir=shared_data, resume=True)  # fmt: skip
