@@ -179,3 +179,39 @@ def test_aspects_are_judged_per_rationale_and_reported_with_cis(shared_data: Pat
     assert "## Rationale quality" in report
     assert "| hotpotqa | cot | 5 | 0.90 [0.90, 0.90] | 0.90 [0.90, 0.90] | 1.80 [1.80, 1.80] |" in report
     assert 'id="aspects"' in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_contexts_cut_by_the_budget_are_counted_in_metrics_and_report(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The README promises that the report counts truncated contexts: per dataset, the questions cut
+    and the tokens cut, by the budget's own counter (here: words)."""
+    reader = CachedLanguageModel(gold_reader(shared_data))
+
+    def words(text: str) -> int:
+        return len(text.split())
+
+    settings = config(tmp_path, methods=["standard"], context_mode="distractor", max_context_tokens=150)
+    evaluate_to_folder(
+        settings,
+        reader=reader,
+        student=None,
+        out_dir=tmp_path / "run",
+        data_dir=shared_data,
+        count_tokens=words,
+    )
+    from guidedcot.data.context import build_context
+
+    expected = {}
+    for name in ("hotpotqa", "2wiki"):
+        examples = select_examples(name, shared_data, split="dev", limit=5).examples
+        built = [build_context(e, "distractor", max_tokens=150, count_tokens=words) for e in examples]
+        full = [words(build_context(e, "distractor").text) for e in examples]
+        cut = [f - b.tokens for f, b in zip(full, built, strict=True) if b.truncation.truncated]
+        expected[name] = {"questions": 5, "truncated": len(cut), "tokens_cut": sum(cut)}
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["truncation"] == expected
+    assert all(v["truncated"] > 0 for v in expected.values())  # distractor contexts run past 150 words
+    report = (tmp_path / "run" / "report.md").read_text()
+    described = f"hotpotqa: {expected['hotpotqa']['truncated']} of 5 questions, {expected['hotpotqa']['tokens_cut']} tokens cut"
+    assert f"- **truncated contexts**: {described}; 2wiki:" in report

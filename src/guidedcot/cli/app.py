@@ -16,6 +16,7 @@ from guidedcot.cli.demo_cmd import demo_command
 from guidedcot.cli.distill_cmd import distill_app
 from guidedcot.cli.evaluate_cmd import evaluate_command
 from guidedcot.cli.models_cmd import models_app
+from guidedcot.cli.predict_cmd import predict_command, score_command
 from guidedcot.cli.rl_cmd import rl_command
 from guidedcot.cli.serve_cmd import serve_command
 from guidedcot.cli.study_cmd import study_command
@@ -33,6 +34,8 @@ app.command("data")(data_command)
 app.add_typer(models_app, name="models")
 app.command("evaluate")(evaluate_command)
 app.command("compare")(compare_command)
+app.command("predict")(predict_command)
+app.command("score")(score_command)
 app.add_typer(distill_app, name="distill")
 app.command("rl")(rl_command)
 app.command("demo")(demo_command)

@@ -34,6 +34,8 @@ class Truncation:
     dropped_distractors: list[str] = field(default_factory=list)
     trimmed_gold_sentences: dict[str, int] = field(default_factory=dict)
     dropped_gold: list[str] = field(default_factory=list)
+    tokens_cut: int = 0
+    """Tokens of the full context minus tokens of the built one (by the budget's own counter)."""
 
     @property
     def truncated(self) -> bool:
@@ -125,7 +127,7 @@ def build_context(
     if max_tokens is None or count_tokens is None:
         return BuiltContext(text, [s.current() for s in slots], truncation, duplicates)
 
-    tokens = count_tokens(text)
+    tokens = full_tokens = count_tokens(text)
 
     def fits() -> bool:
         nonlocal text, tokens
@@ -148,6 +150,7 @@ def build_context(
             if fits():
                 break
     kept = [slot.current() for slot in slots if slot.kept]
+    truncation.tokens_cut = full_tokens - tokens if truncation.truncated else 0
     return BuiltContext(text, kept, truncation, duplicates, tokens)
 
 
@@ -165,6 +168,18 @@ def _trim_gold_sentences(slots: list[_Slot], truncation: Truncation, fits: Calla
                 return
 
 
+def build_contexts(
+    examples: Sequence[Example],
+    mode: ContextMode | str,
+    *,
+    max_tokens: int | None,
+    count_tokens: TokenCounter | None,
+) -> list[BuiltContext]:
+    """The built context of each example; the budget applies only when a token counter is given."""
+    budget = max_tokens if count_tokens else None
+    return [build_context(e, mode, max_tokens=budget, count_tokens=count_tokens) for e in examples]
+
+
 def context_texts(
     examples: Sequence[Example],
     mode: ContextMode | str,
@@ -172,6 +187,27 @@ def context_texts(
     max_tokens: int | None,
     count_tokens: TokenCounter | None,
 ) -> list[str]:
-    """The context text of each example; the budget applies only when a token counter is given."""
-    budget = max_tokens if count_tokens else None
-    return [build_context(e, mode, max_tokens=budget, count_tokens=count_tokens).text for e in examples]
+    """The context text of each example (see `build_contexts`)."""
+    built = build_contexts(examples, mode, max_tokens=max_tokens, count_tokens=count_tokens)
+    return [b.text for b in built]
+
+
+@dataclass(frozen=True)
+class TruncationCount:
+    """How many of a dataset's contexts the budget cut, and by how many tokens in all."""
+
+    questions: int
+    truncated: int
+    tokens_cut: int
+
+    @classmethod
+    def of(cls, built: Sequence[BuiltContext]) -> TruncationCount:
+        """The count over ``built`` contexts."""
+        cut = [b.truncation for b in built if b.truncation.truncated]
+        return cls(len(built), len(cut), sum(t.tokens_cut for t in cut))
+
+    def describe(self) -> str:
+        """``3 of 103 questions, 512 tokens cut`` (or ``none of 103 questions``)."""
+        if not self.truncated:
+            return f"none of {self.questions} questions"
+        return f"{self.truncated} of {self.questions} questions, {self.tokens_cut} tokens cut"

@@ -29,7 +29,8 @@ class SupportingFact:
 
 @dataclass(frozen=True)
 class Example:
-    """One question with its gold answers (aliases), type, supporting facts and context paragraphs."""
+    """One question with its gold answers (aliases; none for a question to predict), type, supporting
+    facts and context paragraphs."""
 
     id: str
     question: str
@@ -45,6 +46,11 @@ class Example:
     def answer(self) -> str:
         """The first (canonical) gold answer."""
         return self.answers[0]
+
+    @property
+    def labelled(self) -> bool:
+        """True when the record gives gold answers (a question to predict may have none)."""
+        return bool(self.answers)
 
     @property
     def has_gold(self) -> bool:

@@ -23,6 +23,9 @@ from guidedcot.errors import DataError
 
 DATASETS = ("hotpotqa", "2wiki")
 _TWOWIKI_MARKERS = ("evidences", "entity_ids")
+# question types of 2WikiMultiHopQA that HotpotQA (bridge, comparison) does not have: a file without
+# labels or evidences (a blind test set) is still recognised by them
+_TWOWIKI_TYPES = {"compositional", "inference", "bridge_comparison"}
 _KNOWN_FIELDS = {"_id", "id", "question", "answer", "type", "level", "supporting_facts", "context"}
 
 
@@ -36,11 +39,14 @@ class LoadResult:
     skipped: list[DataError] = field(default_factory=list)
 
 
-def load_examples(path: Path | str, dataset: str | None = None, *, skip_invalid: bool = False) -> LoadResult:
+def load_examples(
+    path: Path | str, dataset: str | None = None, *, skip_invalid: bool = False, labels: bool = True
+) -> LoadResult:
     """Load and validate every record of a `.json` (array) or `.jsonl` file.
 
-    ``dataset`` is ``hotpotqa`` or ``2wiki``; when None it is inferred from the records
-    (2Wiki records carry ``evidences`` / ``entity_ids``).
+    ``dataset`` is ``hotpotqa`` or ``2wiki``; when None it is inferred from the records (2Wiki records
+    carry ``evidences`` / ``entity_ids``, or a question type only 2Wiki has). ``labels=False`` reads
+    records without ``answer`` too (questions to predict: their examples have no answers).
     """
     path = Path(path)
     if dataset is not None and dataset not in DATASETS:
@@ -54,7 +60,7 @@ def load_examples(path: Path | str, dataset: str | None = None, *, skip_invalid:
     first_index_of_id: dict[str, int] = {}
     for index, line, raw in records:
         try:
-            example = _parse_record(raw, dataset, path, index, line)
+            example = _parse_record(raw, dataset, path, index, line, labels=labels)
             if example.id in first_index_of_id:
                 raise DataError(
                     path,
@@ -108,7 +114,9 @@ def _read_records(path: Path) -> Iterator[tuple[int, int | None, Any]]:
 
 def _infer_dataset(records: list[tuple[int, int | None, Any]]) -> str:
     for _, _, raw in records:
-        if isinstance(raw, dict) and any(marker in raw for marker in _TWOWIKI_MARKERS):
+        if isinstance(raw, dict) and (
+            any(marker in raw for marker in _TWOWIKI_MARKERS) or raw.get("type") in _TWOWIKI_TYPES
+        ):
             return "2wiki"
     return "hotpotqa"
 
@@ -154,14 +162,22 @@ class _RecordParser:
         return value
 
 
-def _parse_record(raw: Any, dataset: str, path: Path, index: int, line: int | None) -> Example:
+def _parse_record(
+    raw: Any, dataset: str, path: Path, index: int, line: int | None, *, labels: bool = True
+) -> Example:
     parser = _RecordParser(path, index, line)
     if not isinstance(raw, dict):
         raise parser.error(None, f"expected a JSON object, found {_json_type(raw)}")
     id_field = "_id" if "_id" in raw or "id" not in raw else "id"
     parser.record_id = parser.string(parser.require(raw, id_field), id_field)
     question = parser.string(parser.require(raw, "question"), "question")
-    answers = _parse_answers(parser, parser.require(raw, "answer"))
+    if labels and "answer" not in raw:
+        raise parser.error(
+            "answer",
+            "missing field: this command needs gold answers (`guidedcot predict` answers questions "
+            "without labels)",
+        )
+    answers = _parse_answers(parser, raw["answer"]) if raw.get("answer") is not None or labels else ()
     question_type = parser.string(parser.require(raw, "type"), "type")
     level = parser.string(raw["level"], "level") if raw.get("level") is not None else None
     paragraphs, sentence_counts = _parse_context(parser, parser.require(raw, "context"))

@@ -34,13 +34,16 @@ def names_a_dataset(spec: str) -> bool:
     return match is not None and match["name"] in DATASETS
 
 
-def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int | None) -> Selection:
+def select_examples(
+    spec: str, data_dir: Path | None, *, split: str, limit: int | None, labels: bool = True
+) -> Selection:
     """``spec`` = ``NAME_OR_PATH[:SPLIT][[START:STOP]]``.
 
     NAME is ``hotpotqa`` or ``2wiki`` (every file of the split under ``data_dir``; SPLIT defaults to
     ``split``); a path reads that file. ``[START:STOP]`` keeps a slice (``2wiki:dev[150:250]``), so
     training and evaluation can take disjoint parts of one file. Files are read largest first and an
-    id seen in an earlier file is not repeated. ``limit`` then keeps the first N.
+    id seen in an earlier file is not repeated. ``limit`` then keeps the first N. ``labels=False``
+    also reads records without gold answers (see `load_examples`).
     """
     match = _SPEC.match(spec.strip())
     if match is None:
@@ -51,12 +54,12 @@ def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int 
     if spec in DATASETS:
         if data_dir is None:
             raise GuidedCotError(f"dataset {spec!r} needs a data folder (--data-dir or $GUIDEDCOT_DATA)")
-        results = _loaded(spec, data_dir, split)
+        results = _loaded(spec, data_dir, split, labels)
     else:
         path = Path(spec).expanduser()
         if not path.is_file():
             raise GuidedCotError(f"dataset {spec!r} is neither {' nor '.join(DATASETS)} nor an existing file")
-        results = [load_examples(path)]
+        results = [load_examples(path, labels=labels)]
     examples: list[Example] = []
     source_of: dict[str, Path] = {}
     duplicates = 0
@@ -81,25 +84,32 @@ def select_examples(spec: str, data_dir: Path | None, *, split: str, limit: int 
     return Selection(name, examples[:limit] if limit else examples, files, duplicates, source_of)
 
 
-def _loaded(dataset: str, data_dir: Path, split: str) -> list[LoadResult]:
+def _loaded(dataset: str, data_dir: Path, split: str, labels: bool = True) -> list[LoadResult]:
     """Every file of ``split`` under ``data_dir`` whose records are ``dataset``'s, largest first."""
     candidates = sorted(
         (f for f in find_dataset_files(data_dir) if split_of(f) == split),
         key=lambda f: (-f.stat().st_size, f.name),
     )
-    results = [result for result in map(load_examples, candidates) if result.dataset == dataset]
+    loaded = (load_examples(candidate, labels=labels) for candidate in candidates)
+    results = [result for result in loaded if result.dataset == dataset]
     if not results:
         raise GuidedCotError(f"no {dataset} files of split {split!r} under {data_dir}")
     return results
 
 
 def check_selections(
-    specs: list[str], data_dir: Path | None, *, split: str, limit: int | None, context_mode: str | None = None
+    specs: list[str],
+    data_dir: Path | None,
+    *,
+    split: str,
+    limit: int | None,
+    context_mode: str | None = None,
+    labels: bool = True,
 ) -> None:
     """Select every spec once, so a missing dataset, an empty slice or (for the gold context) a
     question without supporting facts fails before any model loads."""
     for spec in specs:
-        selection = select_examples(spec, data_dir, split=split, limit=limit)
+        selection = select_examples(spec, data_dir, split=split, limit=limit, labels=labels)
         if context_mode == "gold":
             check_gold(selection)
 
@@ -110,8 +120,9 @@ def check_gold(selection: Selection) -> None:
         if not example.has_gold:
             raise DataError(
                 selection.source_of.get(example.id, selection.files[0]),
-                "no supporting facts, so the gold context would be empty "
-                "(use context_mode=distractor, or give the record supporting_facts)",
+                "no supporting facts, so the gold context would be empty: use context_mode=distractor "
+                "(all of the record's paragraphs; for a file that holds only the gold paragraphs, as the "
+                "*_blind_gold.json files do, that is the gold context), or give the record supporting_facts",
                 record_id=example.id,
                 field="supporting_facts",
             )

@@ -12,7 +12,8 @@ from guidedcot.pipeline import MethodAnswer
 
 @dataclass
 class PredictionRecord:
-    """Everything the reports show of one (question, method) pair."""
+    """Everything the reports show of one (question, method) pair (``em`` / ``f1`` None: a question
+    without gold answers, answered by `guidedcot predict`)."""
 
     dataset: str
     method: str
@@ -24,8 +25,8 @@ class PredictionRecord:
     rationale: str | None
     reader_output: str
     answer: str
-    em: float
-    f1: float
+    em: float | None
+    f1: float | None
     rationale_words: int | None
     rationale_contains_gold: bool | None
     reader_prompt_tokens: int
@@ -47,8 +48,9 @@ class PredictionRecord:
 
 
 def score(example: Example, context: str, method: str, answer: MethodAnswer) -> PredictionRecord:
-    """Score one method's answer to ``example`` against its gold aliases."""
+    """Score one method's answer to ``example`` against its gold aliases (no scores without any)."""
     rationale = answer.rationale
+    labelled = example.labelled
     samples = (
         [
             {"rationale": r, "reader_output": o, "answer": a}
@@ -68,11 +70,11 @@ def score(example: Example, context: str, method: str, answer: MethodAnswer) -> 
         rationale=rationale,
         reader_output=answer.reader_outputs[0],
         answer=answer.answer,
-        em=best_exact_match(answer.answer, example.answers),
-        f1=best_f1(answer.answer, example.answers),
+        em=best_exact_match(answer.answer, example.answers) if labelled else None,
+        f1=best_f1(answer.answer, example.answers) if labelled else None,
         rationale_words=len(rationale.split()) if rationale is not None else None,
         rationale_contains_gold=contains_answer(rationale, example.answers)
-        if rationale is not None
+        if rationale is not None and labelled
         else None,
         reader_prompt_tokens=answer.reader_prompt_tokens,
         reader_completion_tokens=answer.reader_completion_tokens,

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from guidedcot.data.context import TokenCounter, context_texts
+from guidedcot.data.context import TokenCounter, TruncationCount, build_contexts
 from guidedcot.data.selection import Selection, select_examples
 from guidedcot.errors import ConfigError
 from guidedcot.evaluate.config import EvaluateConfig
@@ -37,6 +37,8 @@ class EvaluationResult:
     selections: list[Selection]
     templates: dict[str, PromptTemplate]
     judge: AspectJudge | None = None
+    truncation: dict[str, TruncationCount] | None = None
+    """Per dataset: the contexts the token budget cut (None where no budget applied)."""
 
 
 def parse_methods(config: EvaluateConfig) -> list[Method]:
@@ -61,6 +63,46 @@ def run_evaluation(
 ) -> EvaluationResult:
     """Answer every selected question with every method, score and summarise."""
     started = time.perf_counter()
+    selections = [
+        select_examples(spec, data_dir, split=config.split, limit=config.limit) for spec in config.datasets
+    ]
+    answered = answer_selections(
+        config, selections, reader=reader, student=student, count_tokens=count_tokens, progress=progress
+    )
+    summary = summarize(answered.records, bootstrap_samples=config.bootstrap_samples, seed=config.seed)
+    seconds = time.perf_counter() - started
+    return EvaluationResult(
+        answered.records, summary, seconds, selections, answered.templates, answered.judge,
+        answered.truncation if count_tokens else None,
+    )  # fmt: skip
+
+
+@dataclass
+class Answered:
+    """The (question, method) records of each selection, in selection order, and what answered them."""
+
+    per_selection: list[list[PredictionRecord]]
+    templates: dict[str, PromptTemplate]
+    judge: AspectJudge | None
+    truncation: dict[str, TruncationCount]
+
+    @property
+    def records(self) -> list[PredictionRecord]:
+        """Every record, selection by selection."""
+        return [record for group in self.per_selection for record in group]
+
+
+def answer_selections(
+    config: EvaluateConfig,
+    selections: list[Selection],
+    *,
+    reader: LanguageModel,
+    student: LanguageModel | None,
+    count_tokens: TokenCounter | None = None,
+    progress: ProgressHook | None = None,
+) -> Answered:
+    """Answer every question of ``selections`` with every configured method (`evaluate` and `predict`
+    alike); a question without gold answers gets a record without scores."""
     methods = parse_methods(config)
     templates = build_templates(config.prompts)
     answerer = Answerer(
@@ -69,20 +111,20 @@ def run_evaluation(
         templates=templates,
         decoding=Decoding(config.answer_tokens, config.cot_tokens, config.rationale_tokens, config.seed),
     )
-    selections = [
-        select_examples(spec, data_dir, split=config.split, limit=config.limit) for spec in config.datasets
-    ]
     judge = AspectJudge(reader, config.judge, seed=config.seed) if config.aspects else None
     total = sum(len(s.examples) for s in selections) * len(methods)
     done = 0
-    records: list[PredictionRecord] = []
+    per_selection: list[list[PredictionRecord]] = []
+    truncation: dict[str, TruncationCount] = {}
     for selection in selections:
-        contexts = context_texts(
+        built = build_contexts(
             selection.examples,
             config.context_mode,
             max_tokens=config.max_context_tokens,
             count_tokens=count_tokens,
         )
+        contexts = [b.text for b in built]
+        truncation[selection.name] = TruncationCount.of(built)
         by_method: dict[str, list[PredictionRecord]] = {m.name: [] for m in methods}
         step = max(1, config.questions_per_step)
         for start in range(0, len(selection.examples), step):
@@ -105,11 +147,8 @@ def run_evaluation(
                 done += len(questions)
                 if progress:
                     progress(f"{selection.name} {method.name}", done, total)
-        for method in methods:
-            records += by_method[method.name]
-    summary = summarize(records, bootstrap_samples=config.bootstrap_samples, seed=config.seed)
-    seconds = time.perf_counter() - started
-    return EvaluationResult(records, summary, seconds, selections, templates, judge)
+        per_selection.append([record for method in methods for record in by_method[method.name]])
+    return Answered(per_selection, templates, judge, truncation)
 
 
 def judge_rationales(judge: AspectJudge, questions: list[Question], records: list[PredictionRecord]) -> None:

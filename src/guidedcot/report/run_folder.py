@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from guidedcot.config import config_to_dict
 from guidedcot.data.context import TokenCounter
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods, run_evaluation
 from guidedcot.llm.types import LanguageModel
+from guidedcot.predict.runner import write_submissions
 from guidedcot.progress import ProgressHook
 from guidedcot.report.chart import render_chart
 from guidedcot.report.html import render_html
@@ -80,6 +82,11 @@ def write_run_folder(
         ),
         "split / limit": f"{config.split} / {config.limit if config.limit else 'all'}",
         "context": f"{config.context_mode} paragraphs, at most {config.max_context_tokens} reader tokens",
+        "truncated contexts": "; ".join(
+            f"{name}: {count.describe()}" for name, count in result.truncation.items()
+        )
+        if result.truncation is not None
+        else "not counted (no token counter: no budget applied)",
         "prompts": ", ".join(t.version for t in templates.values()),
         "seconds": f"{result.seconds:.0f}",
     }
@@ -93,6 +100,7 @@ def write_run_folder(
     metrics = {
         **summary.to_json(),
         "facts": facts,
+        "truncation": {name: asdict(count) for name, count in (result.truncation or {}).items()},
         "usage": {"reader": _usage(reader), "student": _usage(student) if uses_student else None},
         "prompt_versions": {
             **{name: t.version for name, t in templates.items()},
@@ -100,6 +108,10 @@ def write_run_folder(
         },
     }
     write_json_atomic(out_dir / "metrics.json", metrics)
+    for dataset in dict.fromkeys(r.dataset for r in records):  # the official files, for `guidedcot score`
+        write_submissions(
+            out_dir, dataset, dataset, [r for r in records if r.dataset == dataset], jsonl=False
+        )
     title = "guidedcot evaluation: " + ", ".join(dict.fromkeys(r.method for r in records))
     chart = None
     if records:
