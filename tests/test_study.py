@@ -22,7 +22,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 
 
 def test_the_shipped_configs_are_the_ones_the_docs_name() -> None:
-    names = ["cpu-study-full", "cpu-study", "paper-2wiki", "paper-hotpotqa", "scale"]
+    names = ["cpu-study-full", "cpu-study", "paper-2wiki", "paper-hotpotqa", "scale", "study"]
     assert [c.stem for c in CONFIGS] == names
 
 
