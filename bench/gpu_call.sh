@@ -3,6 +3,9 @@
 #   bash bench/gpu_call.sh paths sft generate ddp     (carry .gpu and .whl; logs and JSON under $OUT)
 # paths: the CUDA paths from the commands users type (distill train causal/seq2seq x full/LoRA, rl ppo/grpo)
 # sft: bench/gpu_sft.py; pack: packing (check, then throughput); t5: the same for T5-Large; generate: bench/gpu_generate.py; ddp: bench/gpu_sft.py on 1 and 2 GPUs.
+# paper-t5: configs/paper-hotpotqa.yaml at its real size (T5-Large student, an 11B T5-v1.1-XXL reader in
+#   bf16 through transformers on the same GPU): rl --algo ppo with --reward task and task+aspect, distill train.
+# paper-qwen: configs/scale.yaml's (Qwen2.5-0.5B student, a 14B Qwen2.5 reader on the same GPU): rl grpo, distill train.
 set -u
 OUT=${OUT:-/tmp/gpu-out}
 mkdir -p "$OUT"
@@ -51,6 +54,33 @@ for phase in "$@"; do
       run rl-ppo $GCOT rl --algo ppo --out /tmp/runs/rl-ppo "${rl[@]}"
       run rl-grpo $GCOT rl --algo grpo --out /tmp/runs/rl-grpo "${rl[@]}"
       for r in rl-ppo rl-grpo; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
+      ;;
+    paper-t5)
+      python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/smollm2-tokenizer --only t5-large t5-xxl > "$OUT/models-t5.log" 2>&1
+      paper=(--student /tmp/models/t5-large --reader /tmp/models/t5-xxl --set reader.backend=transformers
+             --set reader.batch_size="${READER_BATCH:-16}" --set datasets=hotpotqa:train --set questions_per_step=16
+             --set group_size=1 --set learning_rate=2e-6 --set kl_coef=0.01 --set target_kl=0.1 --set eval_limit=0
+             --set cache=none --set save_every=100)
+      run paper-ppo-task $GCOT rl --algo ppo --reward task --steps 3 --out /tmp/runs/paper-task "${paper[@]}"
+      run paper-ppo-task-aspect $GCOT rl --algo ppo --reward task+aspect --steps 2 --out /tmp/runs/paper-task-aspect "${paper[@]}"
+      run paper-distill $GCOT distill train --student /tmp/models/t5-large --teacher-store .gpu/teacher --out /tmp/runs/paper-distill \
+          --full --max-steps 20 --set batch_size=16 --set learning_rate=1e-4 --set logging_steps=5 --set save_steps=100
+      for r in paper-task paper-task-aspect; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
+      cp /tmp/runs/paper-distill/training.json "$OUT/paper-distill-training.json" 2>/dev/null
+      rm -rf /tmp/models/t5-xxl
+      ;;
+    paper-qwen)
+      python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/qwen-tokenizer --only qwen2.5-0.5b qwen2.5-14b > "$OUT/models-qwen.log" 2>&1
+      scale=(--student /tmp/models/qwen2.5-0.5b --reader /tmp/models/qwen2.5-14b --set reader.backend=transformers
+             --set reader.batch_size="${READER_BATCH:-32}" --set 'datasets=["hotpotqa:train", "2wiki:dev[100:250]"]'
+             --set context_mode=distractor --set questions_per_step=32 --set group_size=8 --set minibatch_size=32
+             --set learning_rate=1e-6 --set eval_limit=0 --set cache=none --set save_every=100)
+      run scale-grpo-task-aspect $GCOT rl --algo grpo --reward task+aspect --steps "${SCALE_STEPS:-2}" --out /tmp/runs/scale-grpo "${scale[@]}"
+      run scale-distill $GCOT distill train --student /tmp/models/qwen2.5-0.5b --teacher-store .gpu/teacher --out /tmp/runs/scale-distill \
+          --full --max-steps 20 --set batch_size=16 --set learning_rate=2e-5 --set logging_steps=5 --set save_steps=100
+      cp /tmp/runs/scale-grpo/metrics.jsonl "$OUT/scale-grpo-metrics.jsonl" 2>/dev/null
+      cp /tmp/runs/scale-distill/training.json "$OUT/scale-distill-training.json" 2>/dev/null
+      rm -rf /tmp/models/qwen2.5-14b
       ;;
     # one process on one GPU: with several visible the HF Trainer silently runs DataParallel
     sft) CUDA_VISIBLE_DEVICES=0 run sft python3 bench/gpu_sft.py --out "$OUT/sft.jsonl" ;;

@@ -124,7 +124,7 @@ def build_wheel(version: str, arguments: str, scratch: Path, log_path: Path) -> 
     with log_path.open("w", encoding="utf-8") as log:
         env = {**os.environ, "CMAKE_ARGS": arguments, "NPROC": str(os.cpu_count() or 2)}
         command = [
-            "wheel", "--verbose", "--no-deps", "--no-build-isolation", "--no-binary", "xllamacpp",
+            "wheel", "--verbose", "--no-cache-dir", "--no-deps", "--no-build-isolation", "--no-binary", "xllamacpp",
             f"xllamacpp=={version}", "--wheel-dir", str(scratch),
         ]  # fmt: skip
         pip(*command, env=env, stdout=log, stderr=subprocess.STDOUT)

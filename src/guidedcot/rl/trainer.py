@@ -231,6 +231,8 @@ def train_rl(
         indices = step_indices(step, len(questions), config.questions_per_step, config.seed)
         mine = indices[rank::world]
         timer = PhaseTimer()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
         with timer("rollout"), autocast():
             unwrapped = accelerator.unwrap_model(policy)
             unwrapped.eval()
@@ -285,6 +287,8 @@ def train_rl(
         del rollout, old_logp, ref_logp, old_values, advantages, returns, kl, mask
         release_free_heap()  # the step's freed tensors go back to the system, not into a growing heap
         record["memory_rss_gb"] = resident_gb()
+        if cuda:  # the step's peak, the reader's share included where it runs in this process
+            record["gpu_memory_peak_gb"] = torch.cuda.max_memory_allocated() / 1e9
         log.write(record)
         if progress:
             progress(f"step {step + 1} reward {record['reward_mean']:.3f}", step + 1, config.steps)
