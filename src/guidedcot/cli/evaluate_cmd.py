@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from guidedcot.cli.answering import apply_options, load_models
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
@@ -17,7 +18,7 @@ from guidedcot.data.selection import check_selections, names_a_dataset
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods
 from guidedcot.evaluate.summary import Summary
 from guidedcot.llm import CachedLanguageModel
-from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
+from guidedcot.llm.factory import token_counter
 from guidedcot.report import evaluate_to_folder
 from guidedcot.report.markdown import pct
 
@@ -78,7 +79,7 @@ def evaluate_command(
 ) -> None:
     """Run answering methods on datasets and write predictions, metrics and reports."""
     settings = load_config(EvaluateConfig, config, set_)
-    settings = _apply_options(
+    settings = apply_options(
         settings, methods, dataset, limit, split, student, reader, out, data_dir, no_cache
     )
     if aspects:
@@ -93,13 +94,7 @@ def evaluate_command(
         limit=settings.limit,
         context_mode=settings.context_mode,
     )
-    cache_path = resolve_cache_path(settings.cache)
-    logger.info("loading the reader %s", settings.reader.model)
-    reader_model = build_model(settings.reader, cache_path)
-    student_model = None
-    if any(m.uses_student for m in methods_parsed):
-        logger.info("loading the student %s", settings.student.model)
-        student_model = build_model(settings.student, cache_path)
+    reader_model, student_model = load_models(settings, methods_parsed)
     count_tokens = token_counter(settings.reader)
     with stage("evaluating") as hook:
         result = evaluate_to_folder(
@@ -107,39 +102,6 @@ def evaluate_command(
             count_tokens=count_tokens, progress=hook,
         )  # fmt: skip
     _print_summary(result, out_dir, reader_model, student_model)
-
-
-def _apply_options(
-    settings: EvaluateConfig,
-    methods: str | None,
-    dataset: list[str] | None,
-    limit: int | None,
-    split: str | None,
-    student: str | None,
-    reader: str | None,
-    out: Path | None,
-    data_dir: Path | None,
-    no_cache: bool,
-) -> EvaluateConfig:
-    if methods:
-        settings.methods = [m.strip() for m in methods.split(",") if m.strip()]
-    if dataset:
-        settings.datasets = [d.strip() for entry in dataset for d in entry.split(",") if d.strip()]
-    if limit is not None:
-        settings.limit = limit
-    if split:
-        settings.split = split
-    if student:
-        settings.student.model = student
-    if reader:
-        settings.reader.model = reader
-    if out:
-        settings.out = str(out)
-    if data_dir:
-        settings.data_dir = str(data_dir)
-    if no_cache:
-        settings.cache = None
-    return settings
 
 
 def _print_summary(

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from guidedcot.cli.answering import apply_options, load_models
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
@@ -18,7 +19,7 @@ from guidedcot.data.selection import names_a_dataset, select_examples
 from guidedcot.errors import GuidedCotError
 from guidedcot.evaluate import EvaluateConfig, parse_methods, summarize
 from guidedcot.evaluate.paired import paired_rows
-from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
+from guidedcot.llm.factory import token_counter
 from guidedcot.predict import predict_to_folder, read_submission, score_submission
 from guidedcot.predict.runner import select_selections
 from guidedcot.report.markdown import pct
@@ -62,36 +63,20 @@ def predict_command(
     OUT/<dataset>/<method>/predictions.json (HotpotQA: answer, sp; 2WikiMultiHopQA: answer, sp,
     evidence), beside predictions.jsonl (rationales, reader outputs, tokens, seconds)."""
     settings = load_config(EvaluateConfig, config, set_)
-    if dataset:
-        settings.datasets = [d.strip() for entry in dataset for d in entry.split(",") if d.strip()]
-    if methods:
-        settings.methods = [m.strip() for m in methods.split(",") if m.strip()]
-    for value, key in ((student, "student"), (reader, "reader")):
-        if value:
-            getattr(settings, key).model = value
+    settings = apply_options(
+        settings, methods, dataset, limit, None, student, reader, out, data_dir, no_cache
+    )
     if context_mode:
         settings = load_config(EvaluateConfig, None, [f"context_mode={context_mode}"], base=settings)
-    if limit is not None:
-        settings.limit = limit
-    if data_dir:
-        settings.data_dir = str(data_dir)
-    if no_cache:
-        settings.cache = None
     if settings.aspects:
         raise GuidedCotError(
             "predict writes answers only: judge rationales with `guidedcot evaluate --aspects`"
         )
     methods_parsed = parse_methods(settings)
-    out_dir = Path(out or settings.out or f"runs/predict-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    out_dir = Path(settings.out or f"runs/predict-{dt.datetime.now():%Y%m%d-%H%M%S}")
     data_root = resolve_data_dir(settings.data_dir) if any(map(names_a_dataset, settings.datasets)) else None
     select_selections(settings, data_root)  # every file checked before a model loads
-    cache_path = resolve_cache_path(settings.cache)
-    logger.info("loading the reader %s", settings.reader.model)
-    reader_model = build_model(settings.reader, cache_path)
-    student_model = None
-    if any(m.uses_student for m in methods_parsed):
-        logger.info("loading the student %s", settings.student.model)
-        student_model = build_model(settings.student, cache_path)
+    reader_model, student_model = load_models(settings, methods_parsed)
     with stage("predicting") as hook:
         result = predict_to_folder(
             settings, reader=reader_model, student=student_model, out_dir=out_dir, data_dir=data_root,

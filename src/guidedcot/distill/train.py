@@ -229,7 +229,9 @@ def train_student(
             "student_prompt_version": template.version,
             "world_size": trainer.args.world_size,
             "ddp_backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
-            "gpu_memory_peak_gb": torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else None,
+            "gpu_memory_peak_gb": torch.cuda.max_memory_allocated() / 1e9
+            if torch.cuda.is_available()
+            else None,
         }
         write_json_atomic(out / "training.json", summary)
         (final / "guidedcot-training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
