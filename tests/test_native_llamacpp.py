@@ -74,7 +74,10 @@ def test_the_installed_reader_engine_is_the_native_build_where_one_is_cached() -
         pytest.skip(f"no checked native wheel in {folder} (its build failed or never ran)")
     import xllamacpp
 
-    assert "AVX512 = 1" in xllamacpp.get_system_info()
+    info = xllamacpp.get_system_info()
+    assert "AVX512 = 1" in info
+    if {"amx_tile", "amx_int8"} <= native.cpu_flags():  # the AMX kernels, patched, where the CPU has them
+        assert "AMX_INT8 = 1" in info
 
 
 # /proc/cpuinfo flag lines of the two CPUs the project meets: the development machine (Intel Xeon,
@@ -99,7 +102,7 @@ AMD_ZEN4 = (
     "xsaves avx512_bf16 clzero xsaveerptr wbnoinvd arat avx512vbmi umip pku ospke avx512_vbmi2 gfni vaes "
     "vpclmulqdq avx512_vnni avx512_bitalg avx512_vpopcntdq la57 rdpid fsrm arch_capabilities"
 )
-# The one fixed line every machine was built with before the flags were read from the CPU.
+# The one fixed line every machine was built with before the flags were read from the CPU (AMX off).
 BEFORE = (
     "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON "
     "-DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON "
@@ -112,9 +115,11 @@ def options(arguments: str) -> dict[str, str]:
     return dict(item.removeprefix("-D").split("=") for item in arguments.split())
 
 
-def test_an_intel_xeon_with_amx_gets_the_build_it_had() -> None:
+def test_an_intel_xeon_with_amx_gets_the_amx_kernels_on_top_of_the_build_it_had() -> None:
     native = load_script()
-    assert native.cmake_args(set(INTEL_XEON_AMX.split())) == BEFORE
+    amx_on = BEFORE.replace("-DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF",
+                            "-DGGML_AMX_TILE=ON -DGGML_AMX_INT8=ON -DGGML_AMX_BF16=ON")  # fmt: skip
+    assert options(native.cmake_args(set(INTEL_XEON_AMX.split()))) == options(amx_on)
 
 
 def test_an_amd_zen4_is_built_without_the_avx_vnni_it_lacks() -> None:
@@ -139,3 +144,39 @@ def test_a_cpu_without_avx512_vnni_is_not_built_for() -> None:
     assert native.has_avx512_vnni(set(AMD_ZEN4.split()))
     assert native.has_avx512_vnni(set(INTEL_XEON_AMX.split()))
     assert not native.has_avx512_vnni(set(AMD_ZEN4.split()) - {"avx512_vnni"})
+
+
+# ggml_tile_config_init as the pinned xllamacpp 2026.10.11549 ships it (its AMX matmul died with
+# SIGILL on the development machine: tilezero ran with no valid tile config)
+SHIPPED_AMX = """// tile
+inline void ggml_tile_config_init(void) {
+    static thread_local bool done = false;
+
+    if (done) {
+        return;
+    }
+
+    alignas(64) tile_config_t tc = {};
+    tc.palette_id = 1;
+    tc.start_row = 0;
+    tc.rows[0] = 8;   tc.colsb[0] = 64;
+    tc.rows[7] = 16;  tc.colsb[7] = 64;
+
+    _tile_loadconfig(&tc);
+    done = true;
+}
+
+// we need an extra 16 * 4B
+"""
+
+
+def test_the_amx_tile_config_is_patched_into_static_storage_and_loaded_every_call() -> None:
+    native = load_script()
+    patched = native.patch_amx_tile_config(SHIPPED_AMX)
+    assert patched.startswith("// tile\n") and patched.endswith("\n// we need an extra 16 * 4B\n")
+    body = patched.split("inline void ggml_tile_config_init(void) {", 1)[1].split("\n}\n", 1)[0]
+    assert "static const tile_config_t tc = ggml_make_tile_config();" in body and "done" not in body
+    assert "_tile_loadconfig(&tc);" in body
+    assert native.patch_amx_tile_config(patched) == patched  # applying it twice changes nothing
+    with pytest.raises(ValueError, match="ggml_tile_config_init"):
+        native.patch_amx_tile_config("// a llama.cpp without the function\n")
