@@ -367,3 +367,21 @@ def test_a_checkpoint_without_the_value_head_this_run_trains_is_refused(
     with pytest.raises(GuidedCotError, match="lacks value_head"):
         train_rl(grpo_config(out, tiny_student, "algo=ppo", "steps=2"), reader=scripted_reader(),
                  data_dir=shared_data, resume=True)  # fmt: skip
+
+
+def test_evaluation_decodes_greedily_without_the_hub_models_settings(tokenizer: Any) -> None:
+    """The transformers backend (evaluation's student) decodes under the same rule as rollouts."""
+    from guidedcot.llm.types import chat_request
+
+    request = chat_request((("user", "Where is Paris?"),), max_new_tokens=10)
+
+    def greedy(model: Any) -> str:
+        backend = TransformersLanguageModel(
+            "", identity="tiny", model=model, tokenizer=tokenizer, device="cpu"
+        )
+        return backend.generate([request])[0].text
+
+    hub = tiny_llama(tokenizer)
+    hub.generation_config.repetition_penalty, hub.generation_config.no_repeat_ngram_size = 5.0, 1
+    assert greedy(hub) == greedy(tiny_llama(tokenizer))
+    assert hub.generation_config.repetition_penalty == 5.0

@@ -102,10 +102,11 @@ def decoding_config(
         name: getattr(model.generation_config, name, None) or getattr(model.config, name, None)
         for name in ("decoder_start_token_id", "bos_token_id")
     }
+    # greedy decoding names no sampling settings (transformers warns about ones that cannot apply)
+    sampler = {"temperature": temperature, "top_p": top_p, "top_k": 0} if sampling else {}
     return GenerationConfig(
-        max_new_tokens=max_new_tokens, do_sample=sampling, temperature=temperature if sampling else 1.0,
-        top_p=top_p if sampling else 1.0, top_k=0, repetition_penalty=1.0, no_repeat_ngram_size=0,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_token_ids(model, tokenizer),
+        max_new_tokens=max_new_tokens, do_sample=sampling, repetition_penalty=1.0, no_repeat_ngram_size=0,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=stop_token_ids(model, tokenizer), **sampler,
         **{name: value for name, value in special.items() if value is not None},
     )  # fmt: skip
 
