@@ -4,6 +4,7 @@ read back and scored exactly as `evaluate` scores, on the real dev and blind fil
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,7 @@ def test_predict_then_score_equals_evaluate_question_by_question(shared_data: Pa
     assert run["reader"] == reader.identity and run["student"] == student.identity
     assert set(run["prompt_versions"]) == {"standard", "cot", "student", "guided"}
     assert run["datasets"]["2wiki"]["questions"] == 6
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", run["commit"])  # the checkout that produced the files
     assert "methods:" in (tmp_path / "pred" / "config.yaml").read_text()
 
 

@@ -129,12 +129,20 @@ def select_selections(config: EvaluateConfig, data_dir: Path | None) -> list[Sel
 
 
 def current_commit() -> str | None:
-    """The git commit of the guidedcot checkout that runs (None outside a checkout)."""
-    try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent, capture_output=True,
-            text=True, timeout=10, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
+    """The git commit of the guidedcot checkout that runs, ``-dirty`` when its tracked files differ
+    from that commit (None outside a checkout)."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True,
+                timeout=10, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
         return None
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
