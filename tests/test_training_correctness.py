@@ -385,3 +385,17 @@ def test_evaluation_decodes_greedily_without_the_hub_models_settings(tokenizer: 
     hub.generation_config.repetition_penalty, hub.generation_config.no_repeat_ngram_size = 5.0, 1
     assert greedy(hub) == greedy(tiny_llama(tokenizer))
     assert hub.generation_config.repetition_penalty == 5.0
+
+
+def test_the_default_rl_folder_is_the_one_its_help_names(
+    tmp_path: Path, tiny_student: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import fields
+
+    monkeypatch.chdir(tmp_path)
+    config = grpo_config(tmp_path, tiny_student)
+    config.out = None
+    result = train_rl(config, reader=scripted_reader(), data_dir=shared_data)
+    assert result.final_dir.resolve() == (tmp_path / "runs" / "rl" / "final").resolve()
+    help_text = next(f for f in fields(RLConfig) if f.name == "out").metadata["help"]
+    assert "runs/rl." in help_text and "timestamp" not in help_text
