@@ -151,7 +151,11 @@ def qwen_like_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory, shared_dat
     bpe.train_from_iterator(texts, trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe)
     tokenizer.add_special_tokens(
-        {"eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "additional_special_tokens": ["<|im_start|>"]}
+        {
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|endoftext|>",
+            "additional_special_tokens": ["<|im_start|>"],
+        }
     )
     tokenizer.chat_template = QWEN_LIKE_CHAT_TEMPLATE
     assert tokenizer.convert_ids_to_tokens(0) == "!"

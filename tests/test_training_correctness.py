@@ -304,6 +304,106 @@ def test_metrics_log_keeps_only_the_steps_a_resumed_run_does_not_repeat(tmp_path
     ]
 
 
+# --- speed paths (issue 24) that must compute what the plain path computes ---------------------------
+
+
+@pytest.mark.parametrize("kind", ["llama", "llama-value-head", "t5"])
+def test_rows_that_share_a_prompt_read_it_once_with_the_same_log_probs_values_and_gradients(
+    tokenizer: Any, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import guidedcot.rl.policy as policy_module
+
+    seq2seq = kind == "t5"
+    model = tiny_t5(tokenizer, dropout=0.0) if seq2seq else tiny_llama(tokenizer)
+    policy = PolicyModel(model, seq2seq=seq2seq, with_value_head=kind == "llama-value-head")
+    questions = ["Where is Paris?"] * 3 + ["Which river runs through the capital of France, and where?"] * 2
+    rollout = sample_responses(model, tokenizer, prompt_ids(tokenizer, [*questions, "Who?"]), seq2seq=seq2seq,
+                               max_new_tokens=7, temperature=1.0, top_p=1.0, generator_seed=4, device="cpu")  # fmt: skip
+    rollout.response_mask[1, 4:] = 0  # a row that stopped early: pads after it
+    rollout.response_ids[1, 4:] = tokenizer.pad_token_id
+    if seq2seq:
+        rollout.decoder_input_ids[1, 5:] = tokenizer.pad_token_id
+        rollout.decoder_mask[1, 5:] = 0
+    weights = torch.randn(rollout.response_ids.shape, generator=torch.Generator().manual_seed(0))
+
+    def outputs_and_gradients() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        policy.zero_grad()
+        logp, entropy, values = policy(**rollout.as_kwargs())
+        outputs = [logp, entropy] + ([values] if values is not None else [])
+        loss = (logp * weights * rollout.response_mask).sum() + (values.sum() if values is not None else 0)
+        loss.backward()
+        grads = [p.grad.clone() for p in policy.parameters() if p.grad is not None]
+        return [o.detach() * rollout.response_mask for o in outputs], grads
+
+    shared = outputs_and_gradients()
+    calls: list[int] = []
+    distinct = policy_module._distinct_prompts
+    monkeypatch.setattr(
+        policy_module, "_distinct_prompts", lambda b: calls.append(distinct(b)[0].shape[0]) or distinct(b)
+    )
+    outputs_and_gradients()
+    assert calls == [3]  # 6 rows, 3 distinct prompts: the shared path ran above
+    monkeypatch.setattr(  # every row its own prompt: one full pass per row, the plain path
+        policy_module, "_distinct_prompts",
+        lambda b: (torch.cat([b.prompt_ids, b.prompt_mask], dim=1), torch.arange(b.prompt_ids.shape[0])),
+    )  # fmt: skip
+    plain = outputs_and_gradients()
+    for got, expected in zip(shared[0] + shared[1], plain[0] + plain[1], strict=True):
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_rollouts_read_a_shared_prompt_once_and_sample_the_same_rationales(
+    tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import guidedcot.rl.policy as policy_module
+
+    model = tiny_llama(tokenizer)
+    prompts = prompt_ids(
+        tokenizer, ["Where is Paris?"] * 3 + ["Which river runs through Paris?"] * 2 + ["Who?"]
+    )
+
+    def sample() -> RolloutTensors:
+        return sample_responses(model, tokenizer, prompts, seq2seq=False, max_new_tokens=12, temperature=1.0,
+                                top_p=1.0, generator_seed=5, device="cpu")  # fmt: skip
+
+    prefilled: list[int] = []
+    original = policy_module._shared_prefill
+    monkeypatch.setattr(
+        policy_module, "_shared_prefill",
+        lambda m, ids, mask: (cache := original(m, ids, mask)) and (prefilled.append(ids.shape[0]) or cache),
+    )  # fmt: skip
+    shared = sample()
+    assert prefilled == [6]  # the prefilled cache (3 distinct prompts) was used
+    monkeypatch.setattr(policy_module, "_shared_prefill", lambda *_: None)
+    plain = sample()
+    torch.testing.assert_close(shared.response_ids, plain.response_ids)
+    torch.testing.assert_close(shared.response_mask, plain.response_mask)
+    # and the cache it continues from is the one a pass over every row's prompt leaves
+    from transformers import DynamicCache
+
+    ids, mask = plain.prompt_ids[:, :-1], plain.prompt_mask[:, :-1]
+    expected = DynamicCache(config=model.config)
+    with torch.no_grad():
+        got = original(model, plain.prompt_ids, plain.prompt_mask)
+        model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0),
+              past_key_values=expected, use_cache=True)  # fmt: skip
+    for mine, theirs in zip(got.layers, expected.layers, strict=True):
+        torch.testing.assert_close(mine.keys, theirs.keys, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(mine.values, theirs.values, atol=1e-5, rtol=1e-4)
+
+
+def test_update_minibatches_hold_whole_groups_so_their_prompts_are_shared(tokenizer: Any) -> None:
+    from guidedcot.rl.trainer import minibatch_order
+
+    order = minibatch_order(12, group_size=4, minibatch_size=8, generator=torch.Generator().manual_seed(0))
+    assert sorted(order.tolist()) == list(range(12))
+    groups = [sorted(order[i : i + 4].tolist()) for i in range(0, 12, 4)]
+    assert all(g == list(range(g[0], g[0] + 4)) and g[0] % 4 == 0 for g in groups)
+    assert sorted(
+        minibatch_order(6, group_size=4, minibatch_size=3, generator=torch.Generator()).tolist()
+    ) == list(range(6))  # no whole groups fit a minibatch: rows are shuffled one by one
+
+
 # --- one GRPO step on a tiny random Llama, and resume checks ------------------------------------------
 
 

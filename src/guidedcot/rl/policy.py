@@ -58,37 +58,89 @@ class PolicyModel(nn.Module):
         from the tensors of a `RolloutTensors` (its ``as_kwargs``)."""
         batch = RolloutTensors(**tensors)  # type: ignore[arg-type]
         want_hidden = self.value_head is not None
+        prompts, inverse = _distinct_prompts(batch)
         if self.seq2seq:
-            output = self.model(
-                input_ids=batch.prompt_ids,
-                attention_mask=batch.prompt_mask,
-                decoder_input_ids=batch.decoder_input_ids,
-                decoder_attention_mask=batch.decoder_mask,
-                output_hidden_states=want_hidden,
-            )
-            logits = output.logits
-            hidden = output.decoder_hidden_states[-1] if want_hidden else None
+            logits, hidden = self._seq2seq_logits(batch, prompts, inverse, want_hidden)
+        elif prompts.shape[0] < inverse.shape[0] and batch.response_ids.shape[1] > 1:
+            logits, hidden = self._shared_prompt_logits(batch, prompts, inverse, want_hidden)
         else:
-            ids = torch.cat([batch.prompt_ids, batch.response_ids], dim=1)
-            mask = torch.cat([batch.prompt_mask, batch.response_mask], dim=1)
-            positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
-            width = batch.response_ids.shape[1]
-            # Only the last width + 1 positions predict response tokens: the LM head (a vocabulary-wide
-            # matmul) and the log-softmax run on those alone, not on the whole prompt.
-            output = self.model(
-                input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=want_hidden,
-                logits_to_keep=width + 1,
-            )  # fmt: skip
-            start = output.logits.shape[1] - width - 1  # the position that predicts the first response token
-            logits = output.logits[:, start : start + width]
-            start = ids.shape[1] - width - 1
-            hidden = output.hidden_states[-1][:, start : start + width] if want_hidden else None
+            logits, hidden = self._causal_logits(batch, want_hidden)
         logits = logits.float() / self.temperature
         log_probs = torch.log_softmax(logits, dim=-1)
         token_logprobs = log_probs.gather(-1, batch.response_ids.unsqueeze(-1)).squeeze(-1)
         entropy = -(log_probs.exp() * log_probs).sum(-1)
         values = self.value_head(hidden) if self.value_head is not None and hidden is not None else None
         return token_logprobs, entropy, values
+
+    def _seq2seq_logits(
+        self, batch: RolloutTensors, prompts: torch.Tensor, inverse: torch.Tensor, want_hidden: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (and last decoder states) of the response positions; the encoder reads each distinct
+        prompt once and its states are repeated for that prompt's rows (gradients add up over them)."""
+        from transformers.modeling_outputs import BaseModelOutput
+
+        width = batch.prompt_ids.shape[1]
+        encoded = self.model.get_encoder()(input_ids=prompts[:, :width], attention_mask=prompts[:, width:])
+        output = self.model(
+            encoder_outputs=BaseModelOutput(last_hidden_state=encoded.last_hidden_state[inverse]),
+            attention_mask=batch.prompt_mask, decoder_input_ids=batch.decoder_input_ids,
+            decoder_attention_mask=batch.decoder_mask, output_hidden_states=want_hidden,
+        )  # fmt: skip
+        return output.logits, output.decoder_hidden_states[-1] if want_hidden else None
+
+    def _causal_logits(
+        self, batch: RolloutTensors, want_hidden: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits (and last hidden states) of the positions that predict response tokens, from one
+        forward pass over ``[prompt | response]`` per row."""
+        ids = torch.cat([batch.prompt_ids, batch.response_ids], dim=1)
+        mask = torch.cat([batch.prompt_mask, batch.response_mask], dim=1)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        width = batch.response_ids.shape[1]
+        # Only the last width + 1 positions predict response tokens: the LM head (a vocabulary-wide
+        # matmul) and the log-softmax run on those alone, not on the whole prompt.
+        output = self.model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=want_hidden,
+            logits_to_keep=width + 1,
+        )  # fmt: skip
+        start = output.logits.shape[1] - width - 1  # the position that predicts the first response token
+        logits = output.logits[:, start : start + width]
+        start = ids.shape[1] - width - 1
+        hidden = output.hidden_states[-1][:, start : start + width] if want_hidden else None
+        return logits, hidden
+
+    def _shared_prompt_logits(
+        self, batch: RolloutTensors, prompts: torch.Tensor, inverse: torch.Tensor, want_hidden: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`_causal_logits` for rows that share prompts (a group's k rationales): each distinct prompt is
+        read once, its key/value cache repeated for its rows, and only the responses run per row.
+
+        The same computation as one pass per row, in fewer FLOPs (a step's 4 x 4 rationales of ~400-token
+        prompts and 64-token responses: 2.5x fewer tokens); gradients flow through the repeated cache
+        back into the prompt's pass, so the update is the same too.
+        """
+        width = batch.prompt_ids.shape[1]
+        prompt_ids, prompt_mask = prompts[:, :width], prompts[:, width:]
+        head = self.model(
+            input_ids=prompt_ids, attention_mask=prompt_mask,
+            position_ids=(prompt_mask.cumsum(dim=1) - 1).clamp(min=0), use_cache=True,
+            output_hidden_states=want_hidden, logits_to_keep=1,
+        )  # fmt: skip
+        cache = head.past_key_values
+        cache.batch_select_indices(inverse)
+        mask = torch.cat([batch.prompt_mask, batch.response_mask], dim=1)
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        # the response's last token predicts nothing we score: feed all but it
+        tail = self.model(
+            input_ids=batch.response_ids[:, :-1], attention_mask=mask[:, :-1],
+            position_ids=positions[:, width:-1], past_key_values=cache, use_cache=True,
+            output_hidden_states=want_hidden,
+        )  # fmt: skip
+        logits = torch.cat([head.logits[inverse], tail.logits], dim=1)
+        hidden = None
+        if want_hidden:
+            hidden = torch.cat([head.hidden_states[-1][inverse][:, -1:], tail.hidden_states[-1]], dim=1)
+        return logits, hidden
 
 
 @dataclass
@@ -143,7 +195,9 @@ def sample_responses(
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(generator_seed)
     with torch.no_grad():
-        output = generate_with(model, config, input_ids=prompt_ids, attention_mask=prompt_mask)
+        cache = None if seq2seq else _shared_prefill(model, prompt_ids, prompt_mask)
+        shared = {"past_key_values": cache} if cache is not None else {}
+        output = generate_with(model, config, input_ids=prompt_ids, attention_mask=prompt_mask, **shared)
     response = output[:, 1:] if seq2seq else output[:, width:]
     response_mask = _until_stop(response, stops)
     response = torch.where(response_mask.bool(), response, torch.full_like(response, pad))
@@ -153,6 +207,26 @@ def sample_responses(
         tensors.decoder_input_ids = torch.cat([start, response[:, :-1]], dim=1)
         tensors.decoder_mask = torch.cat([torch.ones_like(start), response_mask[:, :-1]], dim=1)
     return tensors
+
+
+def _shared_prefill(model: Any, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> Any | None:
+    """The key/value cache of every prompt but its last token, each distinct prompt read once and repeated
+    for its rows (a group's k rationales), for ``generate`` to continue from; None when no prompt repeats.
+    Sampling from it is sampling from the same distribution, in fewer FLOPs."""
+    from transformers import DynamicCache
+
+    distinct, inverse = _distinct_prompts(RolloutTensors(prompt_ids, prompt_mask, prompt_ids, prompt_mask))
+    width = prompt_ids.shape[1]
+    if distinct.shape[0] == prompt_ids.shape[0] or width < 2:
+        return None
+    ids, mask = distinct[:, : width - 1], distinct[:, width : 2 * width - 1]
+    cache = DynamicCache(config=model.config)
+    model(
+        input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0),
+        past_key_values=cache, use_cache=True, logits_to_keep=1,
+    )  # fmt: skip
+    cache.batch_select_indices(inverse)
+    return cache
 
 
 def decode_responses(tokenizer: Any, rollout: RolloutTensors) -> list[str]:
@@ -169,3 +243,10 @@ def _until_stop(tokens: torch.Tensor, stops: list[int]) -> torch.Tensor:
     is_stop = torch.isin(tokens, torch.tensor(stops, device=tokens.device))
     after = (is_stop.cumsum(dim=1) - is_stop.long()) > 0  # strictly after the first stop token
     return (~after).long()
+
+
+def _distinct_prompts(batch: RolloutTensors) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct (prompt ids | prompt mask) rows of a batch, and each row's index among them."""
+    rows = torch.cat([batch.prompt_ids, batch.prompt_mask], dim=1)
+    distinct, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    return distinct, inverse

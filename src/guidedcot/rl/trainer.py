@@ -386,7 +386,7 @@ def update(
     epochs_run = 0
     for _ in range(config.epochs_per_step):
         epoch_kl = []
-        order = torch.randperm(rows, generator=generator)
+        order = minibatch_order(rows, config.group_size, config.minibatch_size, generator)
         for start in range(0, rows, config.minibatch_size):
             index = order[start : start + config.minibatch_size].to(mask.device)
             batch = rollout.rows(index)
@@ -426,6 +426,18 @@ def update(
     result["epochs_run"] = epochs_run
     result["learning_rate"] = scheduler.get_last_lr()[0]
     return result
+
+
+def minibatch_order(
+    rows: int, group_size: int, minibatch_size: int, generator: torch.Generator
+) -> torch.Tensor:
+    """A shuffled order of a step's rows for its minibatches. Where whole groups fit a minibatch (and the
+    rows are whole groups), groups are shuffled and kept together, so a minibatch's rationales of one
+    question share its prompt's pass (`PolicyModel`); otherwise rows are shuffled one by one."""
+    if group_size > 1 and rows % group_size == 0 and minibatch_size % group_size == 0:
+        groups = torch.randperm(rows // group_size, generator=generator)
+        return (groups[:, None] * group_size + torch.arange(group_size)).flatten()
+    return torch.randperm(rows, generator=generator)
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
