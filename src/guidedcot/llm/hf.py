@@ -36,6 +36,7 @@ class TransformersLanguageModel:
         device: str | None = None,
         model: Any = None,
         tokenizer: Any = None,
+        autocast_bf16: bool = False,
     ) -> None:
         if model is None:
             loaded = load_hf_model(path, revision=revision, device=device)
@@ -51,7 +52,8 @@ class TransformersLanguageModel:
         self.tokenizer = tokenizer
         self.tokenizer.padding_side = "right" if self.seq2seq else "left"
         self.batch_size = batch_size
-        self._identity = f"transformers:{identity}"
+        self.autocast_bf16 = autocast_bf16
+        self._identity = f"transformers:{identity}" + (":bf16-autocast" if autocast_bf16 else "")
 
     @property
     def identity(self) -> str:
@@ -106,7 +108,7 @@ class TransformersLanguageModel:
         if first.stop:
             config.stop_strings = list(first.stop)
             extra["tokenizer"] = self.tokenizer
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             output = generate_with(self.model, config, **inputs, **extra)
         new_tokens = output if self.seq2seq else output[:, inputs["input_ids"].shape[1] :]
         prompt_lengths = inputs["attention_mask"].sum(dim=1).tolist()
@@ -128,6 +130,16 @@ class TransformersLanguageModel:
                     finish = "stop"
             results.append(Generation(text, finish, int(prompt_tokens), len(tokens)))
         return results
+
+    def _autocast(self) -> Any:
+        """bf16 autocast over the model's own weights when asked (``autocast_bf16``), else nothing."""
+        import contextlib
+
+        import torch
+
+        if not self.autocast_bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(torch.device(self.device).type, dtype=torch.bfloat16)
 
     def choice_logprobs(
         self, requests: Sequence[GenerationRequest], options: Sequence[str]
