@@ -42,6 +42,19 @@ def test_every_shipped_config_plans(
     assert f"Study {study.name!r}" in out and "reader calls (fewer where the generation cache" in out
 
 
+RL_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "rl").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", RL_CONFIGS, ids=lambda c: c.stem)
+def test_every_shipped_rl_config_loads_and_checks(config: Path) -> None:
+    from guidedcot.rl import RLConfig
+    from guidedcot.rl.trainer import check_config
+
+    rl = load_config(RLConfig, config)
+    check_config(rl)
+    assert rl.out and rl.out.startswith("runs/") and rl.steps >= 12
+
+
 def plan_of(shared_data: Path, tmp_path: Path, **changes: object) -> StudyConfig:
     values: dict[str, object] = {
         "out": str(tmp_path / "study"),
