@@ -185,3 +185,15 @@ def test_compare_pairs_two_run_folders(tmp_path: Path, capsys: pytest.CaptureFix
     assert "holds methods standard, cot: choose one with --method" in capsys.readouterr().err
     assert main(["compare", str(rl), str(both), "--baseline-method", "standard"]) == 0
     assert "aspect_total" not in capsys.readouterr().out  # the baseline was not judged
+
+
+def test_the_rl_page_carries_every_knob_with_the_configs_own_help() -> None:
+    import dataclasses
+
+    from guidedcot.rl import RLConfig
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "rl.md").read_text(encoding="utf-8")
+    for field in dataclasses.fields(RLConfig):
+        help_text = field.metadata.get("help", "").replace("|", "\\|")
+        assert f"| `{field.name}` |" in page, field.name
+        assert help_text in page, f"docs/rl.md lacks the help of {field.name}: {help_text}"
