@@ -44,3 +44,29 @@ def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
         if child.returncode != 0:
             failures[name] = err.strip().splitlines()[-1]
     assert not failures, failures
+
+
+BENCH = sorted((PACKAGE_ROOT.parents[1] / "bench").glob("*.py"))
+
+
+def test_every_bench_script_loads_in_a_fresh_interpreter() -> None:
+    # A bench script that no test runs must at least load: its imports still exist after a refactor.
+    assert len(BENCH) > 10
+    children = {
+        path.name: subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import runpy, sys; sys.path.insert(0, sys.argv[1]); "
+                "runpy.run_path(sys.argv[2], run_name='smoke')",
+                str(path.parent),
+                str(path),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path in BENCH
+    }
+    failures = {name: child.communicate()[1].strip().splitlines()[-1:] for name, child in children.items()}
+    assert not {name: tail for name, tail in failures.items() if children[name].returncode}

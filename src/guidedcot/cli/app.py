@@ -17,7 +17,7 @@ from guidedcot.cli.distill_cmd import distill_app
 from guidedcot.cli.evaluate_cmd import evaluate_command
 from guidedcot.cli.models_cmd import models_app
 from guidedcot.cli.predict_cmd import predict_command, score_command
-from guidedcot.cli.rl_cmd import rl_command
+from guidedcot.cli.rl_cmd import rl_app
 from guidedcot.cli.serve_cmd import serve_command
 from guidedcot.cli.study_cmd import study_command
 from guidedcot.errors import GuidedCotError
@@ -37,7 +37,7 @@ app.command("compare")(compare_command)
 app.command("predict")(predict_command)
 app.command("score")(score_command)
 app.add_typer(distill_app, name="distill")
-app.command("rl")(rl_command)
+app.add_typer(rl_app, name="rl")
 app.command("demo")(demo_command)
 app.command("study")(study_command)
 app.command("serve")(serve_command)

@@ -1,4 +1,6 @@
-"""`guidedcot rl`: refine the student with RL against the frozen reader (see `guidedcot.rl`)."""
+"""`guidedcot rl`: refine the student with RL against the frozen reader (see `guidedcot.rl`), and read
+finished runs: `rl probe` (saved students on a run's fixed probe), `rl compare` (probe records paired by
+question), `rl trend` (is a run's reward rising)."""
 
 from __future__ import annotations
 
@@ -9,17 +11,25 @@ from typing import Annotated
 
 import typer
 
-from guidedcot.cli.common import ConfigOption, SetOption, console, stage
+from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.config import load_config
 from guidedcot.data.discovery import resolve_data_dir
 from guidedcot.data.selection import check_selections, names_a_dataset
+from guidedcot.errors import GuidedCotError
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.rl import RLConfig, check_config, train_rl
 
 logger = logging.getLogger(__name__)
+rl_app = typer.Typer(
+    help="Refine the student with RL: sample rationales, reward them with the reader, update (PPO/GRPO/RLOO). "
+    "Subcommands read finished runs.",
+    invoke_without_command=True,
+)
 
 
+@rl_app.callback()
 def rl_command(
+    context: typer.Context,
     algo: Annotated[str | None, typer.Option("--algo", help="ppo | grpo | rloo.")] = None,
     reward: Annotated[
         str | None, typer.Option("--reward", help="task | aspect | task+aspect | gated.")
@@ -41,6 +51,8 @@ def rl_command(
     set_: SetOption = None,
 ) -> None:
     """Refine the student with RL: sample rationales, reward them with the reader, update (PPO/GRPO/RLOO)."""
+    if context.invoked_subcommand is not None:
+        return
     settings = load_config(RLConfig, config, set_)
     for name, value in (("algo", algo), ("reward", reward), ("steps", steps), ("student", student)):
         if value is not None:
@@ -79,3 +91,81 @@ def rl_command(
         f"curves {Path(settings.out) / 'curves.png'}.",
         highlight=False,
     )  # fmt: skip
+
+
+@rl_app.command("probe", short_help="Probe saved students on a run's fixed probe.")
+def probe_command(
+    run: Annotated[Path, typer.Argument(help="The run folder whose config.json sets the probe.")],
+    student: Annotated[list[str], typer.Option("--student", help="A student folder to probe (repeatable).")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="JSONL file of probe records (default RUN/probe-students.jsonl)."),
+    ] = None,
+    questions: Annotated[
+        int | None,
+        typer.Option("--questions", min=1, help="Probe questions (default: the run's probe_questions)."),
+    ] = None,
+) -> None:
+    """Probe saved students with one run's settings: the same fixed sample of its training questions,
+    group_size sampled rationales each, the same seeds, its reward. A record per student is appended as
+    each finishes; students already in --out are skipped."""
+    from guidedcot.rl.analysis import append_probe_record, read_probe_records
+    from guidedcot.rl.probe import ProbeRecord, probe_students
+
+    if not (run / "config.json").is_file():
+        raise GuidedCotError(f"{run} has no config.json: not an RL run folder")
+    out = out or run / "probe-students.jsonl"
+    overrides = [f"probe_questions={questions}"] if questions else []
+    settings = load_config(RLConfig, run / "config.json", overrides)
+    done = {r.label for r in read_probe_records(out)}
+    pending = [s for s in student if s not in done]
+    for name in student:
+        if name in done:
+            console.print(f"{name}: already probed in {out}", highlight=False)
+    if not pending:
+        return
+
+    def store(record: ProbeRecord) -> None:
+        record.step = student.index(record.label)
+        append_probe_record(out, record)
+        console.print(f"{record.label}: {record.summary()}", highlight=False)
+
+    logger.info("loading the reader %s", settings.reader.model)
+    named = any(map(names_a_dataset, settings.datasets))
+    with stage("rl probe"):
+        probe_students(
+            settings, pending, reader=build_model(settings.reader, resolve_cache_path(settings.cache)),
+            data_dir=resolve_data_dir(settings.data_dir) if named else None,
+            count_tokens=token_counter(settings.reader), on_record=store,
+        )  # fmt: skip
+    console.print(f"probe records: {out}; compare them with `guidedcot rl compare {out}`", highlight=False)
+
+
+@rl_app.command("compare", short_help="Probe records paired by question, with 95% CIs.")
+def compare_command(
+    file: Annotated[Path, typer.Argument(help="A run's probe.jsonl, or the output of `rl probe`.")],
+) -> None:
+    """Each probe record minus the first, paired by question: the difference and its 95% bootstrap
+    interval over questions, and how many questions rose or fell; for the total and each component."""
+    from guidedcot.rl.analysis import compare_probes, read_probe_records
+
+    if not file.is_file():
+        raise GuidedCotError(f"{file}: no such probe file")
+    stdout().print(
+        "\n".join(compare_probes(read_probe_records(file), str(file))), highlight=False, soft_wrap=True
+    )
+
+
+@rl_app.command("trend", short_help="Is a run's training reward rising (slope, 95% CI)?")
+def trend_command(
+    run: Annotated[Path, typer.Argument(help="An RL run folder (its metrics.jsonl).")],
+    key: Annotated[str, typer.Option("--key", help="The metrics.jsonl key to follow.")] = "reward_mean",
+    against: Annotated[
+        Path | None, typer.Option("--against", help="A run that drew the same questions at every step.")
+    ] = None,
+) -> None:
+    """Is a run's training reward rising? The first and second half's means and the least-squares slope
+    per step with a 95% bootstrap interval; with --against, the per-step task EM difference too."""
+    from guidedcot.rl.analysis import run_trend
+
+    stdout().print("\n".join(run_trend(run, key, against)), highlight=False, soft_wrap=True)
