@@ -22,8 +22,10 @@ from guidedcot.models.hf import decoding_config, generate_with, stop_token_ids
 from guidedcot.pipeline.requests import template_request
 from guidedcot.prompts import build_templates
 from guidedcot.rl import RLConfig, train_rl
+from guidedcot.rl.core import explained_variance, ppo_advantages
 from guidedcot.rl.policy import PolicyModel, RolloutTensors, _until_stop, decode_responses, sample_responses
-from guidedcot.rl.trainer import MetricsLog, explained_variance, ppo_advantages, update
+from guidedcot.rl.update import StepBatch, update
+from guidedcot.runs import MetricsLog
 from guidedcot.student import encode_prompt, encode_rationale_example
 
 STUDENT = build_templates()["student"]
@@ -237,11 +239,12 @@ def test_rollouts_and_evaluation_stop_at_the_same_tokens(tokenizer: Any) -> None
 
 
 def test_ppo_advantages_by_hand() -> None:
-    config = RLConfig(gamma=1.0, lam=1.0, whiten_rewards=False)
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
     kl = torch.tensor([[0.1, 0.2, 0.0], [0.0, 0.1, 0.3]]) * mask
     values = torch.tensor([[0.5, 0.5, 0.0], [0.2, 0.1, 0.0]])
-    advantages, returns = ppo_advantages(torch.tensor([1.0, 0.0]), kl, values, mask, 0.1, config)
+    advantages, returns = ppo_advantages(
+        torch.tensor([1.0, 0.0]), kl, values, mask, 0.1, gamma=1.0, lam=1.0, whiten_rewards=False
+    )
     # token rewards -0.1 * KL, the score added at each row's last real token; returns = reward-to-go
     rewards = torch.tensor([[-0.01, 0.98, 0.0], [0.0, -0.01, -0.03]])
     expected_returns = torch.flip(torch.cumsum(torch.flip(rewards, [1]), 1), [1]) * mask
@@ -283,8 +286,9 @@ def test_update_stops_its_epochs_early_past_the_target_kl(
     optimizer = torch.optim.AdamW(policy.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
     advantages = torch.tensor([[1.0], [-1.0], [1.0], [-1.0]]) * mask
-    stats = update(policy.train(), optimizer, scheduler, Accelerator(cpu=True), rollout, old_logp, old_logp, None,
-                   advantages, None, mask, 0.05, config, 0)  # fmt: skip
+    batch = StepBatch(rollout, old_logp, old_logp, None, advantages, None, mask)
+    stats = update(policy.train(), optimizer, scheduler, Accelerator(cpu=True), batch, kl_coef=0.05, config=config,
+                   step=0)  # fmt: skip
     assert stats["epochs_run"] == epochs_run
     assert stats["approx_kl"] > 0 and math.isfinite(stats["policy_loss"])
 
@@ -393,7 +397,7 @@ def test_rollouts_read_a_shared_prompt_once_and_sample_the_same_rationales(
 
 
 def test_update_minibatches_hold_whole_groups_so_their_prompts_are_shared(tokenizer: Any) -> None:
-    from guidedcot.rl.trainer import minibatch_order
+    from guidedcot.rl.update import minibatch_order
 
     order = minibatch_order(12, group_size=4, minibatch_size=8, generator=torch.Generator().manual_seed(0))
     assert sorted(order.tolist()) == list(range(12))

@@ -32,6 +32,7 @@ from guidedcot.distill.trainset import (
 from guidedcot.errors import ConfigError, GuidedCotError
 from guidedcot.progress import ProgressHook
 from guidedcot.prompts import build_templates
+from guidedcot.runs import refuse_unasked_resume
 from guidedcot.student import IGNORE_INDEX, encode_rationale_example, load_student
 
 logger = logging.getLogger(__name__)
@@ -145,11 +146,7 @@ def train_student(
 
     out = Path(config.out)
     checkpoint = last_checkpoint(out / "checkpoints") if (out / "checkpoints").exists() else None
-    if checkpoint is not None and not resume:
-        raise GuidedCotError(
-            f"{out} already holds checkpoints (last: {checkpoint.name}); pass --resume to continue, "
-            "or choose another --out (nothing is deleted)"
-        )
+    refuse_unasked_resume(out, checkpoint, resume)
     if config.liger and importlib.util.find_spec("liger_kernel") is None:
         raise ConfigError("liger=true needs the liger-kernel package: pip install 'guidedcot[gpu]'")
     manifest = read_manifest(config.teacher_store)

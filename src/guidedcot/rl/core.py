@@ -6,6 +6,8 @@
 - `policy_loss`: the clipped surrogate, with the clip fraction and approximate KL it logs;
 - `value_loss`: the clipped value loss (PPO's critic);
 - `group_advantages`: GRPO (mean/std within the group) and RLOO (leave-one-out mean) advantages;
+- `ppo_advantages`: PPO's token rewards (KL penalty, the score at the last token), then GAE;
+- `explained_variance`: how much of the returns the critic explains;
 - `AdaptiveKLController`: the KL coefficient that tracks a target KL (Ziegler et al.).
 """
 
@@ -128,6 +130,36 @@ def group_advantages(rewards: torch.Tensor, group_size: int, kind: Literal["grpo
         raise ValueError("RLOO needs at least 2 samples per prompt")
     others = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)
     return (grouped - others).view(-1)
+
+
+def ppo_advantages(
+    scores: torch.Tensor,
+    kl: torch.Tensor,
+    values: torch.Tensor,
+    mask: torch.Tensor,
+    kl_coef: float,
+    *,
+    gamma: float,
+    lam: float,
+    whiten_rewards: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(whitened advantages, returns): token rewards -kl_coef * KL per token with each rationale's score
+    added at its last token (the scores whitened over the batch first with ``whiten_rewards``), then GAE."""
+    if whiten_rewards and scores.numel() > 1:
+        scores = (scores - scores.mean()) / (scores.std() + 1e-8)
+    rewards = -kl_coef * kl
+    last = (mask.sum(dim=1) - 1).clamp(min=0).long()
+    rewards[torch.arange(rewards.shape[0]), last] += scores
+    advantages, returns = gae(rewards, values.detach(), mask, gamma, lam)
+    return masked_whiten(advantages, mask), returns
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 - Var(returns - values) / Var(returns) over real tokens (1: a perfect critic, <= 0: useless)."""
+    var_returns = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
+    residual = returns - values
+    var_residual = masked_mean((residual - masked_mean(residual, mask)) ** 2, mask)
+    return (1 - var_residual / var_returns).item() if var_returns > 0 else float("nan")
 
 
 class AdaptiveKLController:

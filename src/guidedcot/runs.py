@@ -1,0 +1,90 @@
+"""Run-folder policy shared by distillation, RL and studies: refuse a folder that holds checkpoints
+unless asked to resume, time a step's phases, and log one JSONL line per step (fsynced, with its
+TensorBoard scalars) that a resumed run trims back to its checkpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from guidedcot.errors import GuidedCotError
+
+
+def refuse_unasked_resume(out: Path, last_checkpoint: Path | None, resume: bool) -> None:
+    """A run folder that holds checkpoints continues only with ``resume``; nothing is ever deleted."""
+    if last_checkpoint is not None and not resume:
+        raise GuidedCotError(
+            f"{out} already holds checkpoints (last: {last_checkpoint.name}); pass --resume to continue, "
+            "or choose another --out (nothing is deleted)"
+        )
+
+
+class PhaseTimer:
+    """Seconds per named phase of a step: ``with timer("reward"): ...``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase: str) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - began
+
+
+class MetricsLog:
+    """A JSONL log (metrics.jsonl: one line per step; probe.jsonl: one per probe), each line fsynced, and
+    its TensorBoard scalars, from the main process.
+
+    On resume, lines of steps after the checkpoint are dropped: those steps run again.
+    """
+
+    def __init__(
+        self, out: Path, *, enabled: bool, keep_through: int, name: str = "metrics.jsonl", logs: str = "logs"
+    ) -> None:
+        self.path = out / name
+        self.enabled = enabled
+        self.records: list[dict[str, Any]] = []
+        self.writer = None
+        if not enabled:
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            kept = []
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    break  # a line cut by a kill
+                if record["step"] <= keep_through:
+                    kept.append(record)
+            self.records = kept
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(out / logs))
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one step's record."""
+        if not self.enabled:
+            return
+        self.records.append(record)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        for key, value in record.items():
+            if isinstance(value, int | float) and key != "step":
+                self.writer.add_scalar(key, value, record["step"])  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        """Flush TensorBoard."""
+        if self.writer is not None:
+            self.writer.close()
