@@ -87,12 +87,7 @@ def build_context(
             "would be empty; use context_mode=distractor or give the record supporting_facts"
         )
     gold_titles = set(example.gold_titles)
-    supporting: dict[str, set[int]] = {}
-    for fact in example.supporting_facts:
-        paragraph_sentences = next((len(p.sentences) for p in example.paragraphs if p.title == fact.title), 0)
-        # A whole gold paragraph (gold given per paragraph): every sentence of it is supporting.
-        indices = range(paragraph_sentences) if fact.sentence_index is None else (fact.sentence_index,)
-        supporting.setdefault(fact.title, set()).update(indices)
+    supporting = _supporting_sentences(example)
 
     slots: list[_Slot] = []
     seen: set[Paragraph] = set()
@@ -152,6 +147,17 @@ def build_context(
     kept = [slot.current() for slot in slots if slot.kept]
     truncation.tokens_cut = full_tokens - tokens if truncation.truncated else 0
     return BuiltContext(text, kept, truncation, duplicates, tokens)
+
+
+def _supporting_sentences(example: Example) -> dict[str, set[int]]:
+    """The supporting sentence indices of each gold title (all of a paragraph given gold as a whole)."""
+    supporting: dict[str, set[int]] = {}
+    for fact in example.supporting_facts:
+        paragraph_sentences = next((len(p.sentences) for p in example.paragraphs if p.title == fact.title), 0)
+        # A whole gold paragraph (gold given per paragraph): every sentence of it is supporting.
+        indices = range(paragraph_sentences) if fact.sentence_index is None else (fact.sentence_index,)
+        supporting.setdefault(fact.title, set()).update(indices)
+    return supporting
 
 
 def _trim_gold_sentences(slots: list[_Slot], truncation: Truncation, fits: Callable[[], bool]) -> None:

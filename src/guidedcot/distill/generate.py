@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from guidedcot.data.context import TokenCounter, context_texts
 from guidedcot.data.selection import select_examples
@@ -90,31 +91,26 @@ def generate_rationales(
                 for e, c, k in wanted
             ]
             outputs = teacher.generate(requests)
-            records = []
-            for (example, context, k), output in zip(wanted, outputs, strict=True):
-                split = split_cot(output.text, example.question)
-                records.append(
-                    TeacherRecord(
-                        dataset=selection.name,
-                        id=example.id,
-                        type=example.type,
-                        question=example.question,
-                        context=context,
-                        gold=list(example.answers),
-                        sample_index=k,
-                        output=output.text,
-                        reasoning=split.reasoning,
-                        prediction=split.prediction,
-                        has_prediction_line=split.has_prediction_line,
-                        em=best_exact_match(split.prediction, example.answers),
-                        f1=best_f1(split.prediction, example.answers),
-                        prompt_tokens=output.prompt_tokens,
-                        completion_tokens=output.completion_tokens,
-                    )
-                )
+            records = [
+                teacher_record(selection.name, example, context, k, output)
+                for (example, context, k), output in zip(wanted, outputs, strict=True)
+            ]
             store.append(records, datasets)
             finished += len(examples)
             if progress:
                 progress(selection.name, finished, total)
     store.write_manifest(datasets)
     return store
+
+
+def teacher_record(dataset: str, example: Any, context: str, sample_index: int, output: Any) -> TeacherRecord:
+    """The store's record of one teacher output: its reasoning and prediction split, EM and F1 against
+    the example's gold answers, and the tokens it cost."""
+    split = split_cot(output.text, example.question)
+    return TeacherRecord(
+        dataset=dataset, id=example.id, type=example.type, question=example.question, context=context,
+        gold=list(example.answers), sample_index=sample_index, output=output.text, reasoning=split.reasoning,
+        prediction=split.prediction, has_prediction_line=split.has_prediction_line,
+        em=best_exact_match(split.prediction, example.answers), f1=best_f1(split.prediction, example.answers),
+        prompt_tokens=output.prompt_tokens, completion_tokens=output.completion_tokens,
+    )  # fmt: skip

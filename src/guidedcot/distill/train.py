@@ -141,15 +141,39 @@ def train_student(
     """Build the training set from the store, fine-tune, and save ``out/final`` with its tokenizer.
 
     With ``progress``, optimizer steps are reported through it (and the Trainer's own bar is off)."""
-    import torch
-    from transformers import Trainer
-
     out = Path(config.out)
     checkpoint = last_checkpoint(out / "checkpoints") if (out / "checkpoints").exists() else None
     refuse_unasked_resume(out, checkpoint, resume)
     if config.liger and importlib.util.find_spec("liger_kernel") is None:
         raise ConfigError("liger=true needs the liger-kernel package: pip install 'guidedcot[gpu]'")
-    manifest = read_manifest(config.teacher_store)
+    train_set, eval_set, stats = training_examples(config)
+    student = load_student(
+        config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
+    )
+    _warn_of_data_parallel()
+    template = build_templates(config.prompts)["student"]
+    trainer = build_trainer(config, student, template, train_set, eval_set, progress)
+    before = trainer.evaluate()["eval_loss"] if eval_set and checkpoint is None else None
+    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    after = trainer.evaluate()["eval_loss"] if eval_set else None
+    result = TrainResult(
+        final_dir=out / "final", stats=stats, train_examples=len(train_set), eval_examples=len(eval_set),
+        eval_loss_before=_finite(before), eval_loss_after=_finite(after), global_step=output.global_step,
+        resumed_from=checkpoint.name if checkpoint else None,
+    )  # fmt: skip
+    if trainer.is_world_process_zero():
+        to_save = trainer.model.merge_and_unload() if config.lora else trainer.model
+        to_save.save_pretrained(result.final_dir)
+        student.tokenizer.save_pretrained(result.final_dir)
+        write_training_summary(config, result, template.version, trainer.args.world_size)
+    return result
+
+
+def training_examples(
+    config: TrainConfig,
+) -> tuple[list[RationaleExample], list[RationaleExample], TrainingSetStats]:
+    """The teacher store's rationales that pass the filter, split by question into train and eval."""
+    read_manifest(config.teacher_store)  # a folder that is not a teacher store fails here, before any model
     records = load_records(Path(config.teacher_store) / "rationales.jsonl")
     kept, stats = build_training_set(records, criterion=config.criterion, f1_threshold=config.f1_threshold)
     if not kept:
@@ -158,26 +182,21 @@ def train_student(
             f"({stats.records} records of {stats.questions} questions): nothing to train on"
         )
     train_set, eval_set = split_by_question(kept, config.eval_fraction, config.seed)
-    student = load_student(
-        config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
-    )
-    model, tokenizer = student.model, student.tokenizer
-    gpus = torch.cuda.device_count()
-    if gpus > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
-        logger.warning(
-            "%d GPUs are visible to one process: the Trainer would split each batch over them with "
-            "DataParallel (slow). Use `accelerate launch --num_processes %d -m guidedcot.cli.app distill "
-            "train ...` for DDP, or CUDA_VISIBLE_DEVICES=0 for one GPU.",
-            gpus,
-            gpus,
-        )
-    template = build_templates(config.prompts)["student"]
+    return train_set, eval_set, stats
+
+
+def build_trainer(
+    config: TrainConfig, student: Any, template: Any, train_set: Sequence[RationaleExample],
+    eval_set: Sequence[RationaleExample], progress: ProgressHook | None,
+) -> Any:  # fmt: skip
+    """The HF Trainer over the encoded examples (the student's prompt template, loss on the rationale)."""
+    from transformers import Trainer
 
     def encode(examples: Sequence[RationaleExample]) -> _Encoded:
         return _Encoded(
             [
                 encode_rationale_example(
-                    tokenizer,
+                    student.tokenizer,
                     template,
                     {"question": e.question, "context": e.context},
                     e.rationale,
@@ -190,49 +209,47 @@ def train_student(
 
     arguments = training_arguments(config, has_eval=bool(eval_set), bf16=student.autocast_bf16)
     arguments.disable_tqdm = progress is not None or arguments.disable_tqdm
-    trainer = Trainer(
-        model=model,
-        args=arguments,
-        callbacks=[_reporting(progress)] if progress else None,
-        train_dataset=encode(train_set),
-        eval_dataset=encode(eval_set) if eval_set else None,
-        data_collator=collator(tokenizer, model, config),
-        processing_class=tokenizer,
-    )
-    before = trainer.evaluate()["eval_loss"] if eval_set and checkpoint is None else None
-    output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    after = trainer.evaluate()["eval_loss"] if eval_set else None
-    final = out / "final"
-    if trainer.is_world_process_zero():
-        to_save = trainer.model.merge_and_unload() if config.lora else trainer.model
-        to_save.save_pretrained(final)
-        tokenizer.save_pretrained(final)
-    result = TrainResult(
-        final_dir=final,
-        stats=stats,
-        train_examples=len(train_set),
-        eval_examples=len(eval_set),
-        eval_loss_before=_finite(before),
-        eval_loss_after=_finite(after),
-        global_step=output.global_step,
-        resumed_from=checkpoint.name if checkpoint else None,
-    )
-    if trainer.is_world_process_zero():
-        summary = {
-            **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items() if k != "stats"},
-            "stats": asdict(stats),
-            "teacher": {k: manifest.get(k) for k in ("teacher", "prompt_version", "samples", "datasets")},
-            "student": config.student,
-            "student_prompt_version": template.version,
-            "world_size": trainer.args.world_size,
-            "ddp_backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
-            "gpu_memory_peak_gb": torch.cuda.max_memory_allocated() / 1e9
-            if torch.cuda.is_available()
-            else None,
-        }
-        write_json_atomic(out / "training.json", summary)
-        (final / "guidedcot-training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    return result
+    return Trainer(
+        model=student.model, args=arguments, callbacks=[_reporting(progress)] if progress else None,
+        train_dataset=encode(train_set), eval_dataset=encode(eval_set) if eval_set else None,
+        data_collator=collator(student.tokenizer, student.model, config), processing_class=student.tokenizer,
+    )  # fmt: skip
+
+
+def write_training_summary(
+    config: TrainConfig, result: TrainResult, prompt_version: str, world_size: int
+) -> None:
+    """``training.json`` in the run folder and ``guidedcot-training.json`` beside the saved student."""
+    import torch
+
+    manifest = read_manifest(config.teacher_store)
+    summary = {
+        **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(result).items() if k != "stats"},
+        "stats": asdict(result.stats),
+        "teacher": {k: manifest.get(k) for k in ("teacher", "prompt_version", "samples", "datasets")},
+        "student": config.student,
+        "student_prompt_version": prompt_version,
+        "world_size": world_size,
+        "ddp_backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None,
+        "gpu_memory_peak_gb": torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else None,
+    }
+    write_json_atomic(Path(config.out) / "training.json", summary)
+    (result.final_dir / "guidedcot-training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+
+def _warn_of_data_parallel() -> None:
+    """Say how to launch DDP when one process sees several GPUs (the Trainer would use DataParallel)."""
+    import torch
+
+    gpus = torch.cuda.device_count()
+    if gpus > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        logger.warning(
+            "%d GPUs are visible to one process: the Trainer would split each batch over them with "
+            "DataParallel (slow). Use `accelerate launch --num_processes %d -m guidedcot.cli.app distill "
+            "train ...` for DDP, or CUDA_VISIBLE_DEVICES=0 for one GPU.",
+            gpus,
+            gpus,
+        )
 
 
 def _reporting(progress: ProgressHook) -> Any:

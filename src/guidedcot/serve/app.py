@@ -44,176 +44,7 @@ Handler = Callable[[Request, dict[str, Any]], Awaitable[Response]]
 def create_app(engine: GuidedEngine) -> Starlette:
     """The ASGI application around a loaded ``engine``; its stages start and stop with the app."""
     settings = engine.settings
-    api_key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        engine.start()
-        try:
-            yield
-        finally:
-            await engine.stop()
-
-    def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def route(request: Request) -> Response:
-            record: dict[str, Any] = {
-                "id": request.headers.get("x-request-id") or f"chatcmpl-{uuid.uuid4().hex}"
-            }
-            record.update(path=request.url.path, started=time.perf_counter())
-            try:
-                _authorize(request, api_key)
-                response = await handler(request, record)
-            except ApiError as error:
-                record["error"] = error.message
-                response = error_response(error)
-            except Exception as error:  # a bug: the log gets the traceback, the client a short message
-                logger.exception("request %s failed", record["id"])
-                record["error"] = f"{type(error).__name__}: {error}"
-                response = error_response(
-                    ApiError(
-                        500,
-                        f"internal error (request {record['id']}); see the server log",
-                        kind="server_error",
-                    )
-                )
-            response.headers["x-request-id"] = record["id"]
-            if not isinstance(response, StreamingResponse):  # a stream logs when it ends
-                _log(record, response.status_code)
-            return response
-
-        return route
-
-    async def chat_completions(request: Request, record: dict[str, Any]) -> Response:
-        body = parse_json(await _read_body(request, settings.max_body_bytes))
-        query = parse_chat_request(body, settings)
-        question = Question(id=record["id"], question=query.question, context=query.context)
-        record.update(
-            n=query.n,
-            stream=query.stream,
-            question_chars=len(query.question),
-            context_chars=len(query.context),
-        )
-        if settings.log_prompts:
-            record.update(question=query.question, context=query.context)
-        engine.admit()
-        released = False
-        try:
-            drafts = await engine.draft(question, query)
-            record.update(student_s=round(drafts.run_s, 4), student_batch=drafts.batch_size)
-            if settings.log_prompts:
-                record["rationales"] = drafts.texts
-            if query.stream and query.n == 1:
-                chunks = engine.stream(question, query, drafts.texts[0])
-                try:
-                    first = await anext(chunks)
-                except Exception as error:
-                    raise reader_error(engine.reader, error) from error
-                released = True  # the stream releases when it ends
-                return StreamingResponse(
-                    _streamed(question, query, drafts, first, chunks, record),
-                    media_type="text/event-stream",
-                    headers={"Cache-Control": "no-cache"},
-                )
-            reading = await engine.read(question, query, drafts)
-            record.update(reader_s=round(reading.run_s, 4), reader_batch=reading.batch_size)
-            content = reading.outputs[0].text.strip() if query.n == 1 else reading.answer
-            finish = reading.outputs[0].finish_reason if query.n == 1 else "stop"
-            extension = _extension(engine, query, drafts, reading.outputs, reading.answers, reading.answer)
-            record.update(_token_fields(extension))
-            if query.stream:
-                return StreamingResponse(
-                    _replayed(query, content, finish, extension, record),
-                    media_type="text/event-stream",
-                    headers={"Cache-Control": "no-cache"},
-                )
-            return JSONResponse(
-                completion_body(
-                    request_id=record["id"], created=int(time.time()), model=settings.model_name,
-                    content=content, finish_reason=finish, usage=_usage(extension), extension=extension,
-                )
-            )  # fmt: skip
-        finally:
-            if not released:
-                engine.release()
-
-    async def _streamed(
-        question: Question, query: ChatQuery, drafts: Drafts, first: StreamChunk,
-        rest: AsyncIterator[StreamChunk], record: dict[str, Any],
-    ) -> AsyncIterator[bytes]:  # fmt: skip
-        """The reader's deltas as they come, then the finish chunk with the extension, then usage."""
-        reader_started, status = time.perf_counter(), 200
-        head = {"request_id": record["id"], "created": int(time.time()), "model": settings.model_name}
-        try:
-            yield sse(chunk_body(**head, delta={"role": "assistant", "content": ""}))
-            final = None
-            chunk: StreamChunk | None = first
-            while chunk is not None:
-                if chunk.final is not None:
-                    final = chunk.final
-                elif chunk.text:
-                    yield sse(chunk_body(**head, delta={"content": chunk.text}))
-                chunk = await anext(rest, None)
-            assert final is not None, "a stream ends with its whole generation"
-            answer = extract_answer(final.text, question.question)
-            extension = _extension(engine, query, drafts, [final], [answer], answer)
-            record.update(reader_s=round(time.perf_counter() - reader_started, 4), **_token_fields(extension))
-            yield sse(chunk_body(**head, delta={}, finish_reason=final.finish_reason, extension=extension))
-            if query.include_usage:
-                yield sse(chunk_body(**head, usage=_usage(extension)))
-        except Exception as error:  # headers are gone: the error travels as an event
-            status = 502
-            failure = reader_error(engine.reader, error)
-            record["error"] = failure.message
-            yield sse(failure.body())
-        finally:
-            engine.release()
-            _log(record, status)
-        yield sse("[DONE]")
-
-    async def _replayed(
-        query: ChatQuery, content: str, finish: str, extension: dict[str, Any], record: dict[str, Any]
-    ) -> AsyncIterator[bytes]:
-        """A finished answer (n > 1: the majority) as a stream of chunks."""
-        head = {"request_id": record["id"], "created": int(time.time()), "model": settings.model_name}
-        yield sse(chunk_body(**head, delta={"role": "assistant", "content": ""}))
-        yield sse(chunk_body(**head, delta={"content": content}))
-        yield sse(chunk_body(**head, delta={}, finish_reason=finish, extension=extension))
-        if query.include_usage:
-            yield sse(chunk_body(**head, usage=_usage(extension)))
-        yield sse("[DONE]")
-        _log(record, 200)
-
-    async def models(request: Request, record: dict[str, Any]) -> Response:
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [
-                    {"id": settings.model_name, "object": "model", "created": 0, "owned_by": "guidedcot"}
-                ],
-            }
-        )
-
-    async def health(request: Request, record: dict[str, Any]) -> Response:
-        reader_ok, detail = await engine.reader_health()
-        body = {
-            "status": "ok" if reader_ok else "unavailable",
-            "student": {"model": engine.student.identity, "loaded": True},
-            "reader": {"model": engine.reader.identity, "loaded": reader_ok, "detail": detail},
-            "in_progress": engine.in_house,
-        }
-        return JSONResponse(body, status_code=200 if reader_ok else 503)
-
-    async def http_error(request: Request, error: Exception) -> Response:
-        assert isinstance(error, HTTPException)
-        return error_response(
-            ApiError(
-                error.status_code,
-                f"{request.method} {request.url.path}: {error.detail}",
-                kind="invalid_request_error",
-            )
-        )
-
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/v1/chat/completions", guarded(chat_completions), methods=["POST"]),
             Route("/v1/models", guarded(models), methods=["GET"]),
@@ -221,6 +52,197 @@ def create_app(engine: GuidedEngine) -> Starlette:
         ],
         exception_handlers={HTTPException: http_error},
         lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.api_key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
+    return app
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    """Start the engine's stages with the app; stop them (finishing what is in flight) with it."""
+    engine: GuidedEngine = app.state.engine
+    engine.start()
+    try:
+        yield
+    finally:
+        await engine.stop()
+
+
+def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """The route around ``handler``: the API key, OpenAI-shaped errors, the request id and its log line."""
+
+    async def route(request: Request) -> Response:
+        record: dict[str, Any] = {"id": request.headers.get("x-request-id") or f"chatcmpl-{uuid.uuid4().hex}"}
+        record.update(path=request.url.path, started=time.perf_counter())
+        try:
+            _authorize(request, request.app.state.api_key)
+            response = await handler(request, record)
+        except ApiError as error:
+            record["error"] = error.message
+            response = error_response(error)
+        except Exception as error:  # a bug: the log gets the traceback, the client a short message
+            logger.exception("request %s failed", record["id"])
+            record["error"] = f"{type(error).__name__}: {error}"
+            response = error_response(
+                ApiError(
+                    500,
+                    f"internal error (request {record['id']}); see the server log",
+                    kind="server_error",
+                )
+            )
+        response.headers["x-request-id"] = record["id"]
+        if not isinstance(response, StreamingResponse):  # a stream logs when it ends
+            _log(record, response.status_code)
+        return response
+
+    return route
+
+
+async def chat_completions(request: Request, record: dict[str, Any]) -> Response:
+    """POST /v1/chat/completions: the student drafts, the reader answers (streamed or whole)."""
+    engine: GuidedEngine = request.app.state.engine
+    settings = engine.settings
+    body = parse_json(await _read_body(request, settings.max_body_bytes))
+    query = parse_chat_request(body, settings)
+    question = Question(id=record["id"], question=query.question, context=query.context)
+    record.update(
+        n=query.n,
+        stream=query.stream,
+        question_chars=len(query.question),
+        context_chars=len(query.context),
+    )
+    if settings.log_prompts:
+        record.update(question=query.question, context=query.context)
+    engine.admit()
+    released = False
+    try:
+        drafts = await engine.draft(question, query)
+        record.update(student_s=round(drafts.run_s, 4), student_batch=drafts.batch_size)
+        if settings.log_prompts:
+            record["rationales"] = drafts.texts
+        if query.stream and query.n == 1:
+            chunks = engine.stream(question, query, drafts.texts[0])
+            try:
+                first = await anext(chunks)
+            except Exception as error:
+                raise reader_error(engine.reader, error) from error
+            released = True  # the stream releases when it ends
+            return StreamingResponse(
+                _streamed(engine, question, query, drafts, first, chunks, record),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
+        reading = await engine.read(question, query, drafts)
+        record.update(reader_s=round(reading.run_s, 4), reader_batch=reading.batch_size)
+        content = reading.outputs[0].text.strip() if query.n == 1 else reading.answer
+        finish = reading.outputs[0].finish_reason if query.n == 1 else "stop"
+        extension = _extension(engine, query, drafts, reading.outputs, reading.answers, reading.answer)
+        record.update(_token_fields(extension))
+        if query.stream:
+            return StreamingResponse(
+                _replayed(settings.model_name, query, content, finish, extension, record),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache"},
+            )
+        return JSONResponse(
+            completion_body(
+                request_id=record["id"], created=int(time.time()), model=settings.model_name,
+                content=content, finish_reason=finish, usage=_usage(extension), extension=extension,
+            )
+        )  # fmt: skip
+    finally:
+        if not released:
+            engine.release()
+
+
+async def _streamed(
+    engine: GuidedEngine, question: Question, query: ChatQuery, drafts: Drafts, first: StreamChunk,
+    rest: AsyncIterator[StreamChunk], record: dict[str, Any],
+) -> AsyncIterator[bytes]:  # fmt: skip
+    """The reader's deltas as they come, then the finish chunk with the extension, then usage."""
+    reader_started, status = time.perf_counter(), 200
+    head = {"request_id": record["id"], "created": int(time.time()), "model": engine.settings.model_name}
+    try:
+        yield sse(chunk_body(**head, delta={"role": "assistant", "content": ""}))
+        final = None
+        chunk: StreamChunk | None = first
+        while chunk is not None:
+            if chunk.final is not None:
+                final = chunk.final
+            elif chunk.text:
+                yield sse(chunk_body(**head, delta={"content": chunk.text}))
+            chunk = await anext(rest, None)
+        assert final is not None, "a stream ends with its whole generation"
+        answer = extract_answer(final.text, question.question)
+        extension = _extension(engine, query, drafts, [final], [answer], answer)
+        record.update(reader_s=round(time.perf_counter() - reader_started, 4), **_token_fields(extension))
+        yield sse(chunk_body(**head, delta={}, finish_reason=final.finish_reason, extension=extension))
+        if query.include_usage:
+            yield sse(chunk_body(**head, usage=_usage(extension)))
+    except Exception as error:  # headers are gone: the error travels as an event
+        status = 502
+        failure = reader_error(engine.reader, error)
+        record["error"] = failure.message
+        yield sse(failure.body())
+    finally:
+        engine.release()
+        _log(record, status)
+    yield sse("[DONE]")
+
+
+async def _replayed(
+    model_name: str,
+    query: ChatQuery,
+    content: str,
+    finish: str,
+    extension: dict[str, Any],
+    record: dict[str, Any],
+) -> AsyncIterator[bytes]:
+    """A finished answer (n > 1: the majority) as a stream of chunks."""
+    head = {"request_id": record["id"], "created": int(time.time()), "model": model_name}
+    yield sse(chunk_body(**head, delta={"role": "assistant", "content": ""}))
+    yield sse(chunk_body(**head, delta={"content": content}))
+    yield sse(chunk_body(**head, delta={}, finish_reason=finish, extension=extension))
+    if query.include_usage:
+        yield sse(chunk_body(**head, usage=_usage(extension)))
+    yield sse("[DONE]")
+    _log(record, 200)
+
+
+async def models(request: Request, record: dict[str, Any]) -> Response:
+    """GET /v1/models: the one model this server answers as."""
+    settings = request.app.state.engine.settings
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": [{"id": settings.model_name, "object": "model", "created": 0, "owned_by": "guidedcot"}],
+        }
+    )
+
+
+async def health(request: Request, record: dict[str, Any]) -> Response:
+    """GET /health: 200 when the student is loaded and the reader answers, else 503."""
+    engine: GuidedEngine = request.app.state.engine
+    reader_ok, detail = await engine.reader_health()
+    body = {
+        "status": "ok" if reader_ok else "unavailable",
+        "student": {"model": engine.student.identity, "loaded": True},
+        "reader": {"model": engine.reader.identity, "loaded": reader_ok, "detail": detail},
+        "in_progress": engine.in_house,
+    }
+    return JSONResponse(body, status_code=200 if reader_ok else 503)
+
+
+async def http_error(request: Request, error: Exception) -> Response:
+    """Starlette's own HTTP errors (unknown route, wrong method) as OpenAI-shaped JSON."""
+    assert isinstance(error, HTTPException)
+    return error_response(
+        ApiError(
+            error.status_code,
+            f"{request.method} {request.url.path}: {error.detail}",
+            kind="invalid_request_error",
+        )
     )
 
 
