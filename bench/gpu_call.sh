@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (the device tool): set up, then run the named phases in order.
 #   bash bench/gpu_call.sh paths sft generate ddp     (carry .gpu and .whl; logs and JSON under $OUT)
+# rl: the RL loop alone (causal PPO / GRPO, seq2seq GRPO, a resume).
 # paths: the CUDA paths from the commands users type (distill train causal/seq2seq x full/LoRA, rl ppo/grpo)
 # sft: bench/gpu_sft.py; pack: packing (check, then throughput); t5: the same for T5-Large; generate: bench/gpu_generate.py; ddp: bench/gpu_sft.py on 1 and 2 GPUs.
 # paper-t5: configs/paper-hotpotqa.yaml at its real size (T5-Large student, an 11B T5-v1.1-XXL reader in
@@ -54,6 +55,16 @@ for phase in "$@"; do
       run rl-ppo $GCOT rl --algo ppo --out /tmp/runs/rl-ppo "${rl[@]}"
       run rl-grpo $GCOT rl --algo grpo --out /tmp/runs/rl-grpo "${rl[@]}"
       for r in rl-ppo rl-grpo; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
+      ;;
+    rl)  # the RL loop alone on CUDA: causal PPO and GRPO, seq2seq GRPO (shared-prompt paths, the refactored loop)
+      python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/smollm2-tokenizer --only smollm2-135m t5-large tiny-reader > "$OUT/models.log" 2>&1
+      rl=(--reward task --reader /tmp/models/tiny-reader --set reader.backend=transformers --steps 3
+          --set questions_per_step=8 --set group_size=4 --set eval_limit=4 --set cache=none --set save_every=3)
+      run rl-ppo $GCOT rl --algo ppo --student /tmp/models/smollm2-135m --out /tmp/runs/rl-ppo "${rl[@]}"
+      run rl-grpo $GCOT rl --algo grpo --student /tmp/models/smollm2-135m --out /tmp/runs/rl-grpo "${rl[@]}"
+      run rl-grpo-t5 $GCOT rl --algo grpo --student /tmp/models/t5-large --out /tmp/runs/rl-grpo-t5 "${rl[@]}"
+      run rl-grpo-resume $GCOT rl --algo grpo --student /tmp/models/smollm2-135m --out /tmp/runs/rl-grpo --resume "${rl[@]}" --steps 4
+      for r in rl-ppo rl-grpo rl-grpo-t5; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
       ;;
     paper-t5)
       python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/smollm2-tokenizer --only t5-large t5-xxl > "$OUT/models-t5.log" 2>&1
