@@ -52,9 +52,11 @@ def shared_prompts(policy: PolicyModel, batch: RolloutTensors) -> torch.Tensor:
     return policy(**batch.as_kwargs())[0]
 
 
-def every_row_distinct(batch: RolloutTensors) -> tuple[torch.Tensor, torch.Tensor]:
+def every_row_distinct(
+    prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`policy._distinct_prompts` as if no two rows shared a prompt."""
-    return torch.cat([batch.prompt_ids, batch.prompt_mask], dim=1), torch.arange(batch.prompt_ids.shape[0])
+    return torch.cat([prompt_ids, prompt_mask], dim=1), torch.arange(prompt_ids.shape[0])
 
 
 def rollout(rows: int, group: int, prompt: int, response: int, vocab: int) -> RolloutTensors:

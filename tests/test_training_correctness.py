@@ -343,13 +343,15 @@ def test_rows_that_share_a_prompt_read_it_once_with_the_same_log_probs_values_an
     calls: list[int] = []
     distinct = policy_module._distinct_prompts
     monkeypatch.setattr(
-        policy_module, "_distinct_prompts", lambda b: calls.append(distinct(b)[0].shape[0]) or distinct(b)
+        policy_module,
+        "_distinct_prompts",
+        lambda ids, mask: calls.append(distinct(ids, mask)[0].shape[0]) or distinct(ids, mask),
     )
     outputs_and_gradients()
     assert calls == [3]  # 6 rows, 3 distinct prompts: the shared path ran above
     monkeypatch.setattr(  # every row its own prompt: one full pass per row, the plain path
         policy_module, "_distinct_prompts",
-        lambda b: (torch.cat([b.prompt_ids, b.prompt_mask], dim=1), torch.arange(b.prompt_ids.shape[0])),
+        lambda ids, mask: (torch.cat([ids, mask], dim=1), torch.arange(ids.shape[0])),
     )  # fmt: skip
     plain = outputs_and_gradients()
     for got, expected in zip(shared[0] + shared[1], plain[0] + plain[1], strict=True):

@@ -58,7 +58,7 @@ class PolicyModel(nn.Module):
         from the tensors of a `RolloutTensors` (its ``as_kwargs``)."""
         batch = RolloutTensors(**tensors)  # type: ignore[arg-type]
         want_hidden = self.value_head is not None
-        prompts, inverse = _distinct_prompts(batch)
+        prompts, inverse = _distinct_prompts(batch.prompt_ids, batch.prompt_mask)
         if self.seq2seq:
             logits, hidden = self._seq2seq_logits(batch, prompts, inverse, want_hidden)
         elif prompts.shape[0] < inverse.shape[0] and batch.response_ids.shape[1] > 1:
@@ -95,7 +95,7 @@ class PolicyModel(nn.Module):
         forward pass over ``[prompt | response]`` per row."""
         ids = torch.cat([batch.prompt_ids, batch.response_ids], dim=1)
         mask = torch.cat([batch.prompt_mask, batch.response_mask], dim=1)
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        positions = _positions(mask)
         width = batch.response_ids.shape[1]
         # Only the last width + 1 positions predict response tokens: the LM head (a vocabulary-wide
         # matmul) and the log-softmax run on those alone, not on the whole prompt.
@@ -123,13 +123,13 @@ class PolicyModel(nn.Module):
         prompt_ids, prompt_mask = prompts[:, :width], prompts[:, width:]
         head = self.model(
             input_ids=prompt_ids, attention_mask=prompt_mask,
-            position_ids=(prompt_mask.cumsum(dim=1) - 1).clamp(min=0), use_cache=True,
+            position_ids=_positions(prompt_mask), use_cache=True,
             output_hidden_states=want_hidden, logits_to_keep=1,
         )  # fmt: skip
         cache = head.past_key_values
         cache.batch_select_indices(inverse)
         mask = torch.cat([batch.prompt_mask, batch.response_mask], dim=1)
-        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+        positions = _positions(mask)
         # the response's last token predicts nothing we score: feed all but it
         tail = self.model(
             input_ids=batch.response_ids[:, :-1], attention_mask=mask[:, :-1],
@@ -215,14 +215,14 @@ def _shared_prefill(model: Any, prompt_ids: torch.Tensor, prompt_mask: torch.Ten
     Sampling from it is sampling from the same distribution, in fewer FLOPs."""
     from transformers import DynamicCache
 
-    distinct, inverse = _distinct_prompts(RolloutTensors(prompt_ids, prompt_mask, prompt_ids, prompt_mask))
+    distinct, inverse = _distinct_prompts(prompt_ids, prompt_mask)
     width = prompt_ids.shape[1]
     if distinct.shape[0] == prompt_ids.shape[0] or width < 2:
         return None
     ids, mask = distinct[:, : width - 1], distinct[:, width : 2 * width - 1]
     cache = DynamicCache(config=model.config)
     model(
-        input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0),
+        input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
         past_key_values=cache, use_cache=True, logits_to_keep=1,
     )  # fmt: skip
     cache.batch_select_indices(inverse)
@@ -245,8 +245,15 @@ def _until_stop(tokens: torch.Tensor, stops: list[int]) -> torch.Tensor:
     return (~after).long()
 
 
-def _distinct_prompts(batch: RolloutTensors) -> tuple[torch.Tensor, torch.Tensor]:
+def _distinct_prompts(
+    prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The distinct (prompt ids | prompt mask) rows of a batch, and each row's index among them."""
-    rows = torch.cat([batch.prompt_ids, batch.prompt_mask], dim=1)
+    rows = torch.cat([prompt_ids, prompt_mask], dim=1)
     distinct, inverse = torch.unique(rows, dim=0, return_inverse=True)
     return distinct, inverse
+
+
+def _positions(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids of left-padded rows: 0 at each row's first real token; left pads get 0, pads after the end repeat the last position."""
+    return (mask.cumsum(dim=1) - 1).clamp(min=0)

@@ -52,6 +52,7 @@ from guidedcot.rl.update import StepBatch, reference_logprobs, update
 from guidedcot.runs import MetricsLog, PhaseTimer, refuse_unasked_resume
 from guidedcot.student import load_student
 
+logger = logging.getLogger(__name__)
 ALGOS = ("ppo", "grpo", "rloo")
 
 
@@ -227,7 +228,7 @@ class RLRun:
             first_step=first_step, resumed_from=resumed_from,
         )  # fmt: skip
         if resumed_from is not None:
-            logging.getLogger(__name__).info("resuming %s from step %d", out, first_step)
+            logger.info("resuming %s from step %d", out, first_step)
         if main:
             write_json_atomic(out / "config.json", config_to_dict(dataclasses.replace(config, bf16=bf16)))
         if config.probe_every:  # the curve starts before any update (or where a resumed run first probes)
