@@ -3,6 +3,8 @@
 #   bash bench/gpu_call.sh paths sft generate ddp     (carry .gpu and .whl; logs and JSON under $OUT)
 # rl: the RL loop alone (causal PPO / GRPO, seq2seq GRPO, a resume).
 # paths: the CUDA paths from the commands users type (distill train causal/seq2seq x full/LoRA, rl ppo/grpo)
+# rollout: bench/gpu_rollout.py (RL's rollouts: generate vs StaticRollouts, speed and checks).
+# chunk: bench/gpu_sft.py with the chunked loss (check, then packed batches of 64-256 examples, Qwen2.5-0.5B).
 # sft: bench/gpu_sft.py; pack: packing (check, then throughput); t5: the same for T5-Large; generate: bench/gpu_generate.py; ddp: bench/gpu_sft.py on 1 and 2 GPUs.
 # paper-t5: configs/paper-hotpotqa.yaml at its real size (T5-Large student, an 11B T5-v1.1-XXL reader in
 #   bf16 through transformers on the same GPU): rl --algo ppo with --reward task and task+aspect, distill train.
@@ -13,10 +15,14 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 export GUIDEDCOT_DATA=$PWD/.gpu/data GUIDEDCOT_CACHE=/tmp/gcache
-# Wheels only for what the machine lacks (its own torch, transformers, accelerate stay).
+# Wheels for what the machine lacks, or holds at another version (the project's transformers and peft
+# pins travel; its own torch and accelerate stay).
 missing=()
 for wheel in .whl/*.whl; do
   name=$(basename "$wheel" | cut -d- -f1 | tr 'A-Z' 'a-z')
+  version=$(basename "$wheel" | cut -d- -f2)
+  have=$(python3 -c "import importlib.metadata as m; print(m.version('$name'))" 2>/dev/null)
+  if [ -n "$have" ] && [ "$have" != "$version" ]; then missing+=("$wheel"); continue; fi
   case $name in
     absl_py) module=absl ;; annotated_doc) module=annotated_doc ;; fonttools) module=fontTools ;;
     grpcio) module=grpc ;; markdown_it_py) module=markdown_it ;; protobuf) module=google.protobuf ;;
@@ -35,10 +41,10 @@ export PYTHONPATH=$PWD/src:$PWD/bench:/tmp/site
   echo "installed from wheels: ${missing[*]:-none}"
 } 2>&1 | tee "$OUT/env.txt"
 GCOT="python3 -m guidedcot.cli.app"
-run() {  # run NAME COMMAND...: log to $OUT/NAME.log, one status line
+run() {  # run NAME COMMAND...: log to $OUT/NAME.log, one status line; PHASE_TIMEOUT caps each command
   local name=$1; shift
   local started=$SECONDS
-  "$@" > "$OUT/$name.log" 2>&1
+  timeout "${PHASE_TIMEOUT:-3000}" "$@" > "$OUT/$name.log" 2>&1
   echo "$name: exit $? in $((SECONDS - started)) s" | tee -a "$OUT/status.txt"
 }
 for phase in "$@"; do
@@ -64,7 +70,18 @@ for phase in "$@"; do
       run rl-grpo $GCOT rl --algo grpo --student /tmp/models/smollm2-135m --out /tmp/runs/rl-grpo "${rl[@]}"
       run rl-grpo-t5 $GCOT rl --algo grpo --student /tmp/models/t5-large --out /tmp/runs/rl-grpo-t5 "${rl[@]}"
       run rl-grpo-resume $GCOT rl --algo grpo --student /tmp/models/smollm2-135m --out /tmp/runs/rl-grpo --resume "${rl[@]}" --steps 4
-      for r in rl-ppo rl-grpo rl-grpo-t5; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
+      run rl-grpo-static $GCOT rl --algo grpo --student /tmp/models/smollm2-135m --out /tmp/runs/rl-grpo-static "${rl[@]}" --steps 4 --set rollout_cache=static
+      run rl-grpo-static-resume $GCOT rl --algo grpo --student /tmp/models/smollm2-135m --out /tmp/runs/rl-grpo-static --resume "${rl[@]}" --steps 5 --set rollout_cache=static
+      for r in rl-ppo rl-grpo rl-grpo-t5 rl-grpo-static; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
+      ;;
+    rl-static)  # the RL loop with rollout_cache=static beside the dynamic one, and a resume
+      python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/smollm2-tokenizer --only smollm2-135m tiny-reader > "$OUT/models.log" 2>&1
+      rl=(--reward task --reader /tmp/models/tiny-reader --set reader.backend=transformers --student /tmp/models/smollm2-135m
+          --set questions_per_step=16 --set group_size=4 --set eval_limit=4 --set cache=none --set save_every=3 --algo grpo)
+      run rl-grpo $GCOT rl --out /tmp/runs/rl-grpo "${rl[@]}" --steps 4
+      run rl-grpo-static $GCOT rl --out /tmp/runs/rl-grpo-static "${rl[@]}" --steps 3 --set rollout_cache=static
+      run rl-grpo-static-resume $GCOT rl --out /tmp/runs/rl-grpo-static --resume "${rl[@]}" --steps 4 --set rollout_cache=static
+      for r in rl-grpo rl-grpo-static; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
       ;;
     paper-t5)
       python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/smollm2-tokenizer --only t5-large t5-xxl > "$OUT/models-t5.log" 2>&1
@@ -99,7 +116,11 @@ for phase in "$@"; do
             --variants after pack pack@64 pack+compile@64 pack@128 --out "$OUT/pack.jsonl" ;;
     liger) CUDA_VISIBLE_DEVICES=0 run liger python3 bench/gpu_sft.py --models qwen2.5-0.5b smollm2-135m \
             --variants pack+compile@64 pack+liger@64 pack+compile+liger@64 pack+compile+liger@128 --out "$OUT/liger.jsonl" ;;
+    chunk) CUDA_VISIBLE_DEVICES=0 run chunk python3 bench/gpu_sft.py --check-chunked --models qwen2.5-0.5b \
+            --variants pack+compile@64 pack+compile+chunk@64 pack+compile+chunk@128 pack+compile+chunk@256 \
+            pack+compile+chunk+flex@128 --out "$OUT/chunk.jsonl" ;;
     generate) run generate python3 bench/gpu_generate.py --out "$OUT/generate.jsonl" ;;
+    rollout) run rollout python3 bench/gpu_rollout.py --out "$OUT/rollout.jsonl" ;;
     t5) CUDA_VISIBLE_DEVICES=0 run sft-t5 python3 bench/gpu_sft.py --models t5-large --variants stock before after --out "$OUT/sft.jsonl" ;;
     ddp)
       CUDA_VISIBLE_DEVICES=0 run ddp-1 python3 bench/gpu_sft.py --models smollm2-135m qwen2.5-0.5b --variants after --out "$OUT/ddp.jsonl"

@@ -12,7 +12,9 @@ Variants (each on a fresh randomly initialised model of the real configuration):
 - ``pack``: the same with ``packing`` on (causal students): examples end to end in rows of
   ``--pack-tokens`` tokens, no padding inside a row (`guidedcot.distill.packing`);
 - ``+compile`` after a variant adds torch.compile, ``+liger`` Liger's kernels (fused linear
-  cross-entropy: the logits are never materialised); ``@N`` sets the batch (examples per step).
+  cross-entropy: the logits are never materialised), ``+chunk`` our chunked loss
+  (`guidedcot.distill.chunked_loss`, ``--set chunked_loss=true``: no logits either, plain torch),
+  ``+flex`` flex attention instead of sdpa; ``@N`` sets the batch (examples per step).
 Tokens/s count real (non-pad) tokens; MFU = useful FLOPs/s over the measured bf16 matmul rate, with
 FLOPs per token 6 N + 12 L d s (N: weights of every linear layer, the LM head included; s: the
 example's length; T5: encoder and decoder counted apart, cross-attention included).
@@ -133,6 +135,12 @@ def measure(
     model = build(name, config)
     weights_bf16 = kind == "before"
     model = model.to("cuda", dtype=torch.bfloat16 if weights_bf16 else torch.float32)
+    if "chunk" in flags:
+        from guidedcot.distill.chunked_loss import use_chunked_loss
+
+        use_chunked_loss(model)
+    if "flex" in flags:
+        model.set_attn_implementation("flex_attention")
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_tokenizer(config.vocab_size), pad_token="<pad>")
     out = Path(tempfile.mkdtemp(prefix=f"sft-{name}-"))
     batch = 4 if kind == "before" else BATCH[name] * (1 if kind == "stock" else batch_scale)
@@ -237,6 +245,38 @@ def check_packing(name: str, lengths: list[int]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def check_chunked(name: str, lengths: list[int]) -> dict[str, Any]:
+    """Loss and gradients of the same 64 real-length examples, packed, with the model's own loss and with
+    the chunked loss, fp32 weights under bf16 autocast as training runs (the real vocabulary)."""
+    import copy
+
+    import torch
+
+    from guidedcot.distill.chunked_loss import use_chunked_loss
+    from guidedcot.distill.packing import PackingCollator
+
+    config = configs()[name]
+    model = build(name, config).to("cuda", dtype=torch.float32).train()
+    chunked = copy.deepcopy(model)
+    use_chunked_loss(chunked)
+    rows = [Examples(lengths[:64], config.vocab_size, False)[i] for i in range(64)]
+    batch = {k: v.to("cuda") if hasattr(v, "to") else v for k, v in PackingCollator(0, 2048)(rows).items()}
+    results = []
+    for candidate in (model, chunked):
+        torch.cuda.reset_peak_memory_stats()
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = candidate(**batch).loss
+        loss.backward()
+        grad = torch.cat([p.grad.flatten().float() for p in candidate.parameters()])
+        results.append((loss.item(), grad, torch.cuda.max_memory_allocated() / 1e9))
+    (loss_a, grad_a, memory_a), (loss_b, grad_b, memory_b) = results
+    return {
+        "model": name, "check": "chunked vs own loss, bf16 autocast, 64 packed examples", "loss_own": loss_a,
+        "loss_chunked": loss_b, "grad_rel_diff": ((grad_a - grad_b).norm() / grad_a.norm()).item(),
+        "peak_gb_own": round(memory_a, 2), "peak_gb_chunked": round(memory_b, 2),
+    }  # fmt: skip
+
+
 def _tokenizer(vocab: int) -> Any:
     """A word-level tokenizer object with ``vocab`` ids and a pad token (ids are what count here)."""
     from tokenizers import Tokenizer, models
@@ -261,6 +301,9 @@ def main() -> None:
     parser.add_argument(
         "--check-packing", action="store_true", help="first: packed vs padded loss on the GPU"
     )
+    parser.add_argument(
+        "--check-chunked", action="store_true", help="first: the chunked loss vs the model's own on the GPU"
+    )
     args = parser.parse_args()
     import torch
 
@@ -271,6 +314,9 @@ def main() -> None:
     if args.check_packing and rank0:
         for name in args.models:
             report(check_packing(name, lengths), args.out)
+    if args.check_chunked and rank0:
+        for name in args.models:
+            report(check_chunked(name, lengths), args.out)
     if rank0:
         print(
             f"{torch.cuda.get_device_name()}: bf16 matmul {peak:.0f} TFLOP/s (8192^3, median of 20)",

@@ -106,6 +106,25 @@ def test_packing_trains_a_causal_student(teacher_store: Path, tmp_path: Path, ti
     assert result.eval_loss_after < result.eval_loss_before
 
 
+def test_the_chunked_loss_trains_as_the_models_own_loss(
+    teacher_store: Path, tmp_path: Path, tiny_llama: Path
+) -> None:
+    settings = ("packing=true", "pack_tokens=1024", "batch_size=4", "max_steps=3", "learning_rate=3e-3")
+    own, chunked = (
+        train_student(train_config(teacher_store, tmp_path / name, str(tiny_llama), *settings, *extra))
+        for name, extra in (("own", ()), ("chunked", ("chunked_loss=true",)))
+    )
+    assert chunked.eval_loss_before == pytest.approx(
+        own.eval_loss_before, rel=1e-6
+    )  # evaluation: own forward
+    assert chunked.eval_loss_after == pytest.approx(own.eval_loss_after, rel=2e-2)  # trained the same way
+    assert chunked.eval_loss_after < chunked.eval_loss_before
+    with pytest.raises(ConfigError, match="choose one"):
+        train_student(
+            train_config(teacher_store, tmp_path / "both", str(tiny_llama), "chunked_loss=true", "liger=true")
+        )
+
+
 def cli_train(store: Path, out: Path, student: Path, *extra: str) -> list[str]:
     return [
         "-m", "guidedcot.cli.app", "distill", "train", "--teacher-store", str(store), "--out", str(out),

@@ -23,7 +23,8 @@ from guidedcot.pipeline.requests import template_request
 from guidedcot.prompts import build_templates
 from guidedcot.rl import RLConfig, train_rl
 from guidedcot.rl.core import explained_variance, ppo_advantages
-from guidedcot.rl.policy import PolicyModel, RolloutTensors, _until_stop, decode_responses, sample_responses
+from guidedcot.rl.policy import PolicyModel, RolloutTensors
+from guidedcot.rl.rollout import StaticRollouts, _until_stop, decode_responses, sample_responses
 from guidedcot.rl.update import StepBatch, update
 from guidedcot.runs import MetricsLog
 from guidedcot.student import encode_prompt, encode_rationale_example
@@ -361,7 +362,7 @@ def test_rows_that_share_a_prompt_read_it_once_with_the_same_log_probs_values_an
 def test_rollouts_read_a_shared_prompt_once_and_sample_the_same_rationales(
     tokenizer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import guidedcot.rl.policy as policy_module
+    import guidedcot.rl.rollout as rollout_module
 
     model = tiny_llama(tokenizer)
     prompts = prompt_ids(
@@ -373,14 +374,14 @@ def test_rollouts_read_a_shared_prompt_once_and_sample_the_same_rationales(
                                 top_p=1.0, generator_seed=5, device="cpu")  # fmt: skip
 
     prefilled: list[int] = []
-    original = policy_module._shared_prefill
+    original = rollout_module._shared_prefill
     monkeypatch.setattr(
-        policy_module, "_shared_prefill",
+        rollout_module, "_shared_prefill",
         lambda m, ids, mask: (cache := original(m, ids, mask)) and (prefilled.append(ids.shape[0]) or cache),
     )  # fmt: skip
     shared = sample()
     assert prefilled == [6]  # the prefilled cache (3 distinct prompts) was used
-    monkeypatch.setattr(policy_module, "_shared_prefill", lambda *_: None)
+    monkeypatch.setattr(rollout_module, "_shared_prefill", lambda *_: None)
     plain = sample()
     torch.testing.assert_close(shared.response_ids, plain.response_ids)
     torch.testing.assert_close(shared.response_mask, plain.response_mask)
@@ -396,6 +397,61 @@ def test_rollouts_read_a_shared_prompt_once_and_sample_the_same_rationales(
     for mine, theirs in zip(got.layers, expected.layers, strict=True):
         torch.testing.assert_close(mine.keys, theirs.keys, atol=1e-5, rtol=1e-4)
         torch.testing.assert_close(mine.values, theirs.values, atol=1e-5, rtol=1e-4)
+
+
+def stopping_llama(tokenizer: Any) -> Any:
+    """A tiny Llama whose EOS logit is large either way, so some rows stop within a few tokens."""
+    model = tiny_llama(tokenizer)
+    with torch.no_grad():
+        model.lm_head.weight[tokenizer.eos_token_id] *= 40
+    return model
+
+
+@pytest.mark.parametrize(("temperature", "top_p"), [(1.0, 1.0), (0.7, 0.9), (0.0, 1.0)])
+def test_static_rollouts_sample_what_generate_samples(
+    tokenizer: Any, temperature: float, top_p: float
+) -> None:
+    model = stopping_llama(tokenizer)
+    prompts = prompt_ids(
+        tokenizer, ["Where is Paris?"] * 3 + ["Which river runs through Paris?"] * 2 + ["Who?"]
+    )
+    settings = {"max_new_tokens": 12, "temperature": temperature, "top_p": top_p}
+    static = StaticRollouts(
+        model, tokenizer, rows=6, max_prompt_tokens=max(map(len, prompts)) + 5, **settings
+    )
+    for seed in (5, 6):
+        expected = sample_responses(model, tokenizer, prompts, seq2seq=False, generator_seed=seed, device="cpu",
+                                    **settings)  # fmt: skip
+        got = static.sample(prompts, generator_seed=seed)  # the same object twice: its cache is reset
+        for name in ("prompt_ids", "prompt_mask", "response_ids", "response_mask"):
+            torch.testing.assert_close(getattr(got, name), getattr(expected, name), rtol=0, atol=0)
+    lengths = got.response_mask.sum(dim=1)
+    if temperature == 1.0:  # rows stop at different steps, and the batch ends before max_new_tokens
+        assert lengths.min() < lengths.max() < 12, lengths
+
+
+def test_static_rollouts_sample_from_the_weights_of_the_last_sync(tokenizer: Any) -> None:
+    model = stopping_llama(tokenizer)
+    prompts = prompt_ids(tokenizer, ["Where is Paris?"] * 2 + ["Who?"] * 2)
+    settings = {"max_new_tokens": 10, "temperature": 1.0, "top_p": 1.0}
+    static = StaticRollouts(model, tokenizer, rows=4, max_prompt_tokens=max(map(len, prompts)), **settings)
+    before = static.sample(prompts, generator_seed=3).response_ids
+    with torch.no_grad():  # an optimizer step, in place
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.5)
+    torch.testing.assert_close(
+        static.sample(prompts, generator_seed=3).response_ids, before
+    )  # not synced yet
+    static.sync()
+    expected = sample_responses(
+        model, tokenizer, prompts, seq2seq=False, generator_seed=3, device="cpu", **settings
+    )
+    assert not torch.equal(expected.response_ids, before)
+    torch.testing.assert_close(static.sample(prompts, generator_seed=3).response_ids, expected.response_ids)
+    with pytest.raises(ValueError, match="built for 4 rows"):
+        static.sample(prompts[:3], generator_seed=3)
+    with pytest.raises(ValueError, match="longer than max_prompt_tokens"):
+        static.sample([[*p, *p] for p in prompts], generator_seed=3)
 
 
 def test_update_minibatches_hold_whole_groups_so_their_prompts_are_shared(tokenizer: Any) -> None:
@@ -459,6 +515,26 @@ def test_one_grpo_step_on_a_tiny_llama_logs_its_schedule_and_refuses_another_alg
     with pytest.raises(GuidedCotError, match="algo=grpo"):
         train_rl(grpo_config(out, tiny_student, "algo=ppo", "steps=3"), reader=scripted_reader(),
                  data_dir=shared_data, resume=True)  # fmt: skip
+
+
+def test_rl_with_static_rollouts_trains_on_the_samples_generate_would_draw(
+    tmp_path: Path, tiny_student: Path, shared_data: Path
+) -> None:
+    runs = {
+        cache: train_rl(
+            grpo_config(tmp_path / cache, tiny_student, "steps=2", "bf16=false", f"rollout_cache={cache}"),
+            reader=scripted_reader(), data_dir=shared_data,
+        ).metrics
+        for cache in ("dynamic", "static")
+    }  # fmt: skip
+    for dynamic, static in zip(
+        runs["dynamic"], runs["static"], strict=True
+    ):  # step 2 samples after an update
+        for key in ("reward_mean", "rationale_tokens", "rationale_words", "kl", "entropy", "approx_kl"):
+            assert static[key] == pytest.approx(dynamic[key], rel=1e-5, abs=1e-7), key
+    with pytest.raises(GuidedCotError, match="rollout_cache"):
+        train_rl(grpo_config(tmp_path / "x", tiny_student, "rollout_cache=paged"), reader=scripted_reader(),
+                 data_dir=shared_data)  # fmt: skip
 
 
 def test_a_checkpoint_without_the_value_head_this_run_trains_is_refused(

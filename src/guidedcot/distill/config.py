@@ -95,6 +95,14 @@ class TrainConfig:
             "needs pip install 'guidedcot[gpu]'."
         },
     )
+    chunked_loss: bool = field(
+        default=False,
+        metadata={
+            "help": "Causal students: the LM head and cross-entropy in chunks of 4,096 tokens, never the "
+            "whole batch's logits (same loss; far less memory with a large vocabulary, so larger packed "
+            "batches fit)."
+        },
+    )
     grad_accum: int = field(default=1, metadata={"help": "Gradient accumulation steps."})
     learning_rate: float = field(
         default=5e-5, metadata={"help": "Peak learning rate (LoRA wants ~1e-4 to 3e-4)."}

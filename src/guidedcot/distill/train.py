@@ -144,12 +144,20 @@ def train_student(
     out = Path(config.out)
     checkpoint = last_checkpoint(out / "checkpoints") if (out / "checkpoints").exists() else None
     refuse_unasked_resume(out, checkpoint, resume)
+    if config.liger and config.chunked_loss:
+        raise ConfigError("liger and chunked_loss both replace the loss: choose one")
     if config.liger and importlib.util.find_spec("liger_kernel") is None:
         raise ConfigError("liger=true needs the liger-kernel package: pip install 'guidedcot[gpu]'")
     train_set, eval_set, stats = training_examples(config)
     student = load_student(
         config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
     )
+    if config.chunked_loss:
+        if student.seq2seq:
+            raise ConfigError("chunked_loss is for causal students; a seq2seq student keeps its own loss")
+        from guidedcot.distill.chunked_loss import use_chunked_loss  # torch: imported when used
+
+        use_chunked_loss(student.model.get_base_model() if config.lora else student.model)
     _warn_of_data_parallel()
     template = build_templates(config.prompts)["student"]
     trainer = build_trainer(config, student, template, train_set, eval_set, progress)

@@ -96,6 +96,14 @@ class RLConfig:
     rationale_tokens: int = field(default=64, metadata={"help": "Max new tokens of a sampled rationale."})
     temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of rollouts."})
     top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling of rollouts."})
+    rollout_cache: str = field(
+        default="dynamic",
+        metadata={
+            "help": "KV cache of rollouts (causal students): dynamic (transformers' generate) or static (a "
+            "fixed cache; on a GPU a compiled, graph-captured decode step, ~7x faster; same distribution, "
+            "but a seed no longer replays the same samples there)."
+        },
+    )
     learning_rate: float = field(
         default=2e-6, metadata={"help": "AdamW learning rate (higher learns faster, drifts more)."}
     )

@@ -1,5 +1,5 @@
-"""The student as a policy: sampling rationales, and per-token log-probabilities, entropies and
-values of given rationales, for causal and seq2seq students alike.
+"""The student as a policy: per-token log-probabilities, entropies and values of given rationales, for
+causal and seq2seq students alike (`guidedcot.rl.rollout` samples them).
 
 A rollout batch keeps the layout `generate` produces: causal students see ``[left-padded prompt |
 right-padded response]`` (one row per rationale); seq2seq students get the prompt as encoder input
@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from guidedcot.models.hf import decoding_config, disable_dropout, generate_with, stop_token_ids
+from guidedcot.models.hf import disable_dropout
 
 
 class ValueHead(nn.Module):
@@ -161,88 +161,6 @@ class RolloutTensors:
     def rows(self, index: torch.Tensor) -> RolloutTensors:
         """The rows at ``index`` (a minibatch)."""
         return RolloutTensors(**{k: v[index] if v is not None else None for k, v in self.as_kwargs().items()})
-
-
-def sample_responses(
-    model: Any,
-    tokenizer: Any,
-    prompts: list[list[int]],
-    *,
-    seq2seq: bool,
-    max_new_tokens: int,
-    temperature: float,
-    top_p: float,
-    generator_seed: int,
-    device: str | torch.device,
-) -> RolloutTensors:
-    """Sample one response per prompt from ``model`` (no cache in between: these are the policy's own
-    samples, from its full distribution at ``temperature``: none of the model's own generation settings
-    apply) and lay the batch out for `PolicyModel.forward`. A response ends at the first stop token
-    (`stop_token_ids`, the set evaluation stops at), which it includes; pads fill the rest."""
-    pad = tokenizer.pad_token_id
-    stops = stop_token_ids(model, tokenizer)
-    config = decoding_config(
-        model, tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p
-    )
-    width = max(len(p) for p in prompts)
-    if seq2seq:  # right padding for the encoder
-        prompt_ids = torch.tensor([p + [pad] * (width - len(p)) for p in prompts], device=device)
-        prompt_mask = torch.tensor([[1] * len(p) + [0] * (width - len(p)) for p in prompts], device=device)
-    else:  # left padding, as generation needs
-        prompt_ids = torch.tensor([[pad] * (width - len(p)) + p for p in prompts], device=device)
-        prompt_mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-    torch.manual_seed(generator_seed)
-    if torch.cuda.is_available():
-        torch.cuda.manual_seed_all(generator_seed)
-    with torch.no_grad():
-        cache = None if seq2seq else _shared_prefill(model, prompt_ids, prompt_mask)
-        shared = {"past_key_values": cache} if cache is not None else {}
-        output = generate_with(model, config, input_ids=prompt_ids, attention_mask=prompt_mask, **shared)
-    response = output[:, 1:] if seq2seq else output[:, width:]
-    response_mask = _until_stop(response, stops)
-    response = torch.where(response_mask.bool(), response, torch.full_like(response, pad))
-    tensors = RolloutTensors(prompt_ids, prompt_mask, response, response_mask)
-    if seq2seq:
-        start = torch.full_like(response[:, :1], model.config.decoder_start_token_id)
-        tensors.decoder_input_ids = torch.cat([start, response[:, :-1]], dim=1)
-        tensors.decoder_mask = torch.cat([torch.ones_like(start), response_mask[:, :-1]], dim=1)
-    return tensors
-
-
-def _shared_prefill(model: Any, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> Any | None:
-    """The key/value cache of every prompt but its last token, each distinct prompt read once and repeated
-    for its rows (a group's k rationales), for ``generate`` to continue from; None when no prompt repeats.
-    Sampling from it is sampling from the same distribution, in fewer FLOPs."""
-    from transformers import DynamicCache
-
-    distinct, inverse = _distinct_prompts(prompt_ids, prompt_mask)
-    width = prompt_ids.shape[1]
-    if distinct.shape[0] == prompt_ids.shape[0] or width < 2:
-        return None
-    ids, mask = distinct[:, : width - 1], distinct[:, width : 2 * width - 1]
-    cache = DynamicCache(config=model.config)
-    model(
-        input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
-        past_key_values=cache, use_cache=True, logits_to_keep=1,
-    )  # fmt: skip
-    cache.batch_select_indices(inverse)
-    return cache
-
-
-def decode_responses(tokenizer: Any, rollout: RolloutTensors) -> list[str]:
-    """The rationale text of each row, stripped: its pad-filled ids decoded without special tokens.
-
-    (Never ``ids * mask``: id 0 is a real token in many vocabularies, ``!`` in Qwen2, Llama-3 and GPT-2.)
-    """
-    texts = tokenizer.batch_decode(rollout.response_ids, skip_special_tokens=True)
-    return [text.strip() for text in texts]
-
-
-def _until_stop(tokens: torch.Tensor, stops: list[int]) -> torch.Tensor:
-    """1 up to and including each row's first stop token (everything when a row has none), else 0."""
-    is_stop = torch.isin(tokens, torch.tensor(stops, device=tokens.device))
-    after = (is_stop.cumsum(dim=1) - is_stop.long()) > 0  # strictly after the first stop token
-    return (~after).long()
 
 
 def _distinct_prompts(

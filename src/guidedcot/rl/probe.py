@@ -24,7 +24,7 @@ from guidedcot.rewards import RewardSet
 from guidedcot.rl.config import RLConfig
 from guidedcot.rl.data import RLQuestion, load_questions
 from guidedcot.rl.inputs import build_rewards, student_prompts
-from guidedcot.rl.policy import decode_responses, sample_responses
+from guidedcot.rl.rollout import decode_responses, sample_responses
 
 PROBE_STREAM = 7919  # keeps the probe's sampling seeds apart from the steps' (seed, step, rank)
 

@@ -46,14 +46,16 @@ from guidedcot.rl.curves import plot_curves
 from guidedcot.rl.data import RLQuestion, load_questions, step_indices
 from guidedcot.rl.heldout import evaluate_policy
 from guidedcot.rl.inputs import build_rewards, student_prompts
-from guidedcot.rl.policy import PolicyModel, decode_responses, sample_responses
+from guidedcot.rl.policy import PolicyModel
 from guidedcot.rl.probe import probe_indices, probe_policy
+from guidedcot.rl.rollout import StaticRollouts, decode_responses, sample_responses
 from guidedcot.rl.update import StepBatch, reference_logprobs, update
 from guidedcot.runs import MetricsLog, PhaseTimer, refuse_unasked_resume
 from guidedcot.student import load_student
 
 logger = logging.getLogger(__name__)
 ALGOS = ("ppo", "grpo", "rloo")
+ROLLOUT_CACHES = ("dynamic", "static")
 
 
 @dataclass
@@ -80,6 +82,10 @@ def check_config(config: RLConfig) -> None:
         raise ConfigError(f"{config.algo} compares rationales of one question: set group_size >= 2")
     if config.steps < 1 or config.questions_per_step < 1 or config.minibatch_size < 1:
         raise ConfigError("steps, questions_per_step and minibatch_size must be at least 1")
+    if config.rollout_cache not in ROLLOUT_CACHES:
+        raise ConfigError(
+            f"unknown rollout_cache {config.rollout_cache!r}; choose from {', '.join(ROLLOUT_CACHES)}"
+        )
     if config.probe_every < 0 or (config.probe_every and config.probe_questions < 1):
         raise ConfigError("probe_every must be >= 0 (0: off), and probe_questions >= 1 when it is on")
 
@@ -148,6 +154,7 @@ class RLRun:
     probe_set: list[int]
     first_step: int
     resumed_from: int | None
+    static_rollouts: StaticRollouts | None = None
 
     @property
     def cuda(self) -> bool:
@@ -227,6 +234,14 @@ class RLRun:
             probe_set=probe_indices(len(questions), config.probe_questions, config.seed) if config.probe_every else [],
             first_step=first_step, resumed_from=resumed_from,
         )  # fmt: skip
+        if config.rollout_cache == "static":
+            if seq2seq:
+                raise ConfigError("rollout_cache static needs a causal student; this one is seq2seq")
+            run.static_rollouts = StaticRollouts(
+                run.unwrapped().model, tokenizer, rows=rows_per_step, max_prompt_tokens=max(map(len, run.prompts)),
+                max_new_tokens=config.rationale_tokens, temperature=config.temperature, top_p=config.top_p,
+                dtype=torch.bfloat16 if bf16 else None, compile=cuda,
+            )  # fmt: skip
         if resumed_from is not None:
             logger.info("resuming %s from step %d", out, first_step)
         if main:
@@ -310,14 +325,18 @@ def run_step(run: RLRun, step: int) -> dict[str, Any]:
     if run.cuda:
         torch.cuda.reset_peak_memory_stats()
     policy = run.unwrapped()
+    prompts = [run.prompts[i] for i in mine for _ in range(config.group_size)]
+    seed = stable_seed(config.seed, step, accelerator.process_index)
     with timer("rollout"), run.autocast():
         policy.eval()
-        rollout = sample_responses(
-            policy.model, run.tokenizer, [run.prompts[i] for i in mine for _ in range(config.group_size)],
-            seq2seq=run.seq2seq, max_new_tokens=config.rationale_tokens, temperature=config.temperature,
-            top_p=config.top_p, generator_seed=stable_seed(config.seed, step, accelerator.process_index),
-            device=accelerator.device,
-        )  # fmt: skip
+        if run.static_rollouts is not None:
+            run.static_rollouts.sync()
+            rollout = run.static_rollouts.sample(prompts, generator_seed=seed)
+        else:
+            rollout = sample_responses(
+                policy.model, run.tokenizer, prompts, seq2seq=run.seq2seq, max_new_tokens=config.rationale_tokens,
+                temperature=config.temperature, top_p=config.top_p, generator_seed=seed, device=accelerator.device,
+            )  # fmt: skip
         texts = decode_responses(run.tokenizer, rollout)
     with timer("reward"):
         rewarded = run.rewards(
