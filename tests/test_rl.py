@@ -143,10 +143,14 @@ def test_seq2seq_student_runs(tmp_path: Path, shared_data: Path, smollm2_tokeniz
 
 
 def test_bad_settings_are_refused_before_loading() -> None:
-    with pytest.raises(ConfigError, match="unknown algo"):
+    with pytest.raises(ConfigError, match="'algo' must be one of ppo, grpo, rloo; got 'a2c'"):
         check_config(load_config(RLConfig, overrides=["algo=a2c"]))
-    with pytest.raises(ConfigError, match="unknown reward"):
+    with pytest.raises(ConfigError, match="'reward' must be one of task, aspect"):
         check_config(load_config(RLConfig, overrides=["reward=accuracy"]))
+    settings = load_config(RLConfig)
+    settings.steps = 0  # set by hand after building, as the command line does: check_config sees it
+    with pytest.raises(ConfigError, match="'steps' must be >= 1, got 0"):
+        check_config(settings)
     with pytest.raises(ConfigError, match="group_size >= 2"):
         check_config(load_config(RLConfig, overrides=["algo=grpo", "group_size=1"]))
 

@@ -77,7 +77,10 @@ def plan_of(shared_data: Path, tmp_path: Path, **changes: object) -> StudyConfig
     [
         ({"distill": {"full": {"epoch": 1}}}, "unknown config key 'distill.full.epoch'"),
         ({"rl": {"task": {"from": "nosuch"}}}, "rl.task.from: 'nosuch' is not a distillation variant"),
-        ({"rl": {"task": {"algo": "dpo"}}}, "unknown algo 'dpo'"),
+        (
+            {"rl": {"task": {"algo": "dpo"}}},
+            "config key 'rl.task.algo' must be one of ppo, grpo, rloo; got 'dpo'",
+        ),
         ({"guides": ["rl:nosuch"]}, "guides: 'rl:nosuch' is none of"),
         ({"evaluate": {"out": "x"}}, "study key evaluate.out is set by the study"),
         ({"rl": {"task": {"student": "x"}}}, "rl.task.student is set by the study (use the study's 'from')"),

@@ -1,12 +1,16 @@
 """Typed configs from YAML files plus ``--set key=value`` overrides (dotted keys into nested sections).
 
 A config is a dataclass whose fields carry their help in ``metadata["help"]``; the same schema serves
-the Python API, the YAML file and the command line.
+the Python API, the YAML file and the command line. A numeric field declares its valid range there too
+(``"min"`` / ``"max"`` inclusive, ``"above"`` / ``"below"`` exclusive) and a text field its ``"choices"``;
+a config that inherits `Checked` refuses a value outside them when it is built, however it is built,
+naming the field (with its section: ``judge.batch_size``), before anything loads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -17,6 +21,57 @@ import yaml
 from guidedcot.errors import ConfigError
 
 T = TypeVar("T")
+SHOWN = 60  # characters of a value echoed in a message at most
+
+
+class FieldError(ConfigError):
+    """A field's value outside its declared range or choices; `load_config` names it with its section."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"config key {name!r} {reason}")
+        self.name, self.reason = name, reason
+
+
+def cut(text: str) -> str:
+    """``text`` cut to `SHOWN` characters with its length said (a message never echoes a huge value)."""
+    return text if len(text) <= SHOWN else f"{text[: SHOWN - 15]}... ({len(text)} characters)"
+
+
+def shown(value: Any) -> str:
+    """``repr(value)``, cut (`cut`)."""
+    return cut(repr(value))
+
+
+def check_fields(config: Any) -> None:
+    """Raise `FieldError` for the first field of ``config`` outside its declared range or choices (see the
+    module docstring); a float must also be finite. None (an unset optional) passes."""
+    for item in dataclasses.fields(config):
+        value, meta = getattr(config, item.name), item.metadata
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise FieldError(item.name, f"must be a finite number, got {value}")
+            for bound, fails, words in (("min", value.__lt__, ">="), ("above", value.__le__, ">"),
+                                        ("max", value.__gt__, "<="), ("below", value.__ge__, "<")):  # fmt: skip
+                if bound in meta and fails(meta[bound]):
+                    raise FieldError(item.name, f"must be {words} {meta[bound]}, got {shown(value)}")
+        if "choices" in meta and value not in meta["choices"]:
+            raise FieldError(
+                item.name, f"must be one of {', '.join(map(str, meta['choices']))}; got {shown(value)}"
+            )
+
+
+class Checked:
+    """Base of a config dataclass that checks its fields' ranges and choices whenever it is built;
+    `check` again after setting fields by hand (as the command line does with its options)."""
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """Raise `FieldError` for the first field outside its range or choices."""
+        check_fields(self)
 
 
 def load_config(
@@ -31,8 +86,18 @@ def load_config(
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except OSError as error:
             raise ConfigError(f"cannot read config file {path}: {error.strerror}") from error
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                f"config file {path} is not UTF-8 text (byte {error.start}: {error.reason})"
+            ) from None
         except yaml.YAMLError as error:
-            raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+            raise ConfigError(f"config file {path} is not valid YAML: {cut(str(error))}") from error
+        except RecursionError:
+            raise ConfigError(f"config file {path} nests too deeply to be a config") from None
+        except ValueError as error:  # e.g. an integer of more digits than Python converts
+            raise ConfigError(
+                f"config file {path} holds a value that cannot be read: {cut(str(error))}"
+            ) from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of keys to values")
         values = loaded or {}
@@ -72,8 +137,10 @@ class _Raw(str):
             return ""
         try:
             return yaml.safe_load(self)
+        except (ValueError, RecursionError):  # an integer of thousands of digits, deep nesting
+            raise ConfigError(f"--set {key}={cut(str(self))}: not a value a config can hold") from None
         except yaml.YAMLError as error:
-            raise ConfigError(f"--set {key}={self}: not a valid value ({error.problem})") from error
+            raise ConfigError(f"--set {key}={cut(str(self))}: not a valid value ({error.problem})") from error
 
 
 def _set_dotted(values: dict[str, Any], key: str, value: Any) -> None:
@@ -103,10 +170,12 @@ def _build(cls: type[T], values: dict[str, Any], prefix: str, base: T | None = N
             kwargs[name] = _build(type(default), value, f"{prefix}{name}.", base=default)
         else:
             kwargs[name] = _coerce(hints[name], value, prefix + name)
-    if base is not None:
-        return dataclasses.replace(base, **kwargs)  # type: ignore[type-var]
     try:
+        if base is not None:
+            return dataclasses.replace(base, **kwargs)  # type: ignore[type-var]
         return cls(**kwargs)
+    except FieldError as error:
+        raise ConfigError(f"config key {prefix + error.name!r} {error.reason}") from None
     except TypeError as error:
         raise ConfigError(f"config section {prefix.rstrip('.') or cls.__name__}: {error}") from error
 
@@ -140,31 +209,31 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
                 return _coerce(option, value, key)
             except ConfigError as error:
                 errors.append(str(error))
-        raise ConfigError(errors[0] if errors else f"{key}: invalid value {value!r}")
+        raise ConfigError(errors[0] if errors else f"{key}: invalid value {shown(value)}")
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
-            raise ConfigError(f"config key {key!r} is a section; expected a mapping, got {value!r}")
+            raise ConfigError(f"config key {key!r} is a section; expected a mapping, got {shown(value)}")
         return _build(hint, value, prefix=f"{key}.")
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"config key {key!r} expects a mapping, got {value!r}")
+            raise ConfigError(f"config key {key!r} expects a mapping, got {shown(value)}")
         key_hint, value_hint = typing.get_args(hint) or (str, Any)
         return {_coerce(key_hint, k, key): _coerce(value_hint, v, f"{key}.{k}") for k, v in value.items()}
     if isinstance(value, dict):
-        raise ConfigError(f"config key {key!r} is a value, not a section; got {value!r}")
+        raise ConfigError(f"config key {key!r} is a value, not a section; got {shown(value)}")
     if origin in (list, tuple):
         (item,) = typing.get_args(hint)[:1] or (Any,)
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         if not isinstance(value, list):
-            raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
+            raise ConfigError(f"config key {key!r} expects a list, got {shown(value)}")
         return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
     if hint is Any:
         return value
     if hint is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"config key {key!r} expects true or false, got {value!r}")
+        raise ConfigError(f"config key {key!r} expects true or false, got {shown(value)}")
     if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if hint is float and isinstance(value, str):  # YAML 1.1 reads "1e-4" as a string
@@ -181,4 +250,4 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return hint(value)
         except ValueError as error:
             raise ConfigError(f"config key {key!r}: {error}") from error
-    raise ConfigError(f"config key {key!r} expects {getattr(hint, '__name__', hint)}, got {value!r}")
+    raise ConfigError(f"config key {key!r} expects {getattr(hint, '__name__', hint)}, got {shown(value)}")

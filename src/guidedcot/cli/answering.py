@@ -45,6 +45,7 @@ def apply_options(
         settings.data_dir = str(data_dir)
     if no_cache:
         settings.cache = None
+    settings.check()
     return settings
 
 

@@ -55,6 +55,7 @@ def generate_command(
         settings.out = str(out)
     if data_dir:
         settings.data_dir = str(data_dir)
+    settings.check()
     named = any(map(names_a_dataset, settings.datasets))
     data_root = resolve_data_dir(settings.data_dir) if named else None
     check_selections(
@@ -114,6 +115,7 @@ def train_command(
         settings.lora = lora
     if max_steps is not None:
         settings.max_steps = max_steps
+    settings.check()
     result = train_student(settings, resume=resume)
     s = result.stats
     loss = (

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from guidedcot import defaults
-from guidedcot.config import load_config
+from guidedcot.config import Checked, load_config
 
 
 @dataclass
-class DemoConfig:
+class DemoConfig(Checked):
     """Settings of `guidedcot demo`."""
 
     data_dir: str | None = field(default=None, metadata={"help": "Dataset folder; default $GUIDEDCOT_DATA."})
@@ -22,24 +22,28 @@ class DemoConfig:
         default_factory=lambda: list(defaults.EVAL_DATASETS),
         metadata={"help": "Held-out evaluation questions (disjoint from the teacher's)."},
     )
-    eval_limit: int = field(default=10, metadata={"help": "Evaluation questions per dataset."})
+    eval_limit: int = field(default=10, metadata={"min": 1, "help": "Evaluation questions per dataset."})
     teacher_datasets: list[str] = field(
         default_factory=lambda: list(defaults.TEACHER_DATASETS),
         metadata={"help": "Training questions for teacher rationales."},
     )
     teacher_limit: int | None = field(
-        default=20, metadata={"help": "Teacher questions per dataset entry (null: all of them)."}
+        default=20, metadata={"min": 1, "help": "Teacher questions per dataset entry (null: all of them)."}
     )
-    epochs: float = field(default=3.0, metadata={"help": "Distillation epochs."})
-    learning_rate: float = field(default=5e-5, metadata={"help": "Distillation learning rate."})
+    epochs: float = field(default=3.0, metadata={"above": 0, "help": "Distillation epochs."})
+    learning_rate: float = field(default=5e-5, metadata={"above": 0, "help": "Distillation learning rate."})
     cot_tokens: int = field(
-        default=256, metadata={"help": "Max new tokens of the reader's CoT (teacher, cot)."}
+        default=256, metadata={"min": 1, "help": "Max new tokens of the reader's CoT (teacher, cot)."}
     )
-    rationale_tokens: int = field(default=128, metadata={"help": "Max new tokens of a student rationale."})
-    rl_steps: int = field(default=2, metadata={"help": "RL steps (GRPO, task reward) after distillation."})
-    rl_questions_per_step: int = field(default=2, metadata={"help": "RL questions per step."})
-    rl_group_size: int = field(default=4, metadata={"help": "RL rationales per question."})
-    rl_learning_rate: float = field(default=1e-5, metadata={"help": "RL learning rate."})
+    rationale_tokens: int = field(
+        default=128, metadata={"min": 1, "help": "Max new tokens of a student rationale."}
+    )
+    rl_steps: int = field(
+        default=2, metadata={"min": 0, "help": "RL steps (GRPO, task reward) after distillation."}
+    )
+    rl_questions_per_step: int = field(default=2, metadata={"min": 1, "help": "RL questions per step."})
+    rl_group_size: int = field(default=4, metadata={"min": 2, "help": "RL rationales per question."})
+    rl_learning_rate: float = field(default=1e-5, metadata={"above": 0, "help": "RL learning rate."})
     cache: str = field(default="default", metadata={"help": "Generation cache ('default', a path or none)."})
     out: str = field(default="runs/demo", metadata={"help": "Demo folder (reused and resumed)."})
 

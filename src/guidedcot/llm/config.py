@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from guidedcot import defaults
+from guidedcot.config import Checked
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Checked):
     """Where a model comes from and how it is served."""
 
     model: str = field(
@@ -17,22 +18,28 @@ class ModelConfig:
     backend: str = field(
         default="auto",
         metadata={
-            "help": "auto | llamacpp | transformers | http. auto: URL -> http, GGUF -> llama.cpp, HF -> transformers."
+            "choices": ("auto", "llamacpp", "transformers", "http"),
+            "help": "auto | llamacpp | transformers | http. auto: URL -> http, GGUF -> llama.cpp, HF -> transformers.",
         },
     )
     http_model: str | None = field(default=None, metadata={"help": "Model name sent to an HTTP endpoint."})
     api_key_env: str | None = field(
         default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the endpoint's API key."}
     )
-    n_ctx: int = field(default=defaults.N_CTX, metadata={"help": "llama.cpp context tokens per slot."})
+    n_ctx: int = field(
+        default=defaults.N_CTX, metadata={"min": 1, "help": "llama.cpp context tokens per slot."}
+    )
     n_parallel: int = field(
         default=defaults.N_PARALLEL,
-        metadata={"help": "llama.cpp slots, or requests in flight to an HTTP endpoint."},
+        metadata={"min": 1, "help": "llama.cpp slots, or requests in flight to an HTTP endpoint."},
     )
-    timeout_s: float = field(default=120.0, metadata={"help": "Seconds an HTTP request may take."})
+    timeout_s: float = field(
+        default=120.0, metadata={"above": 0, "help": "Seconds an HTTP request may take."}
+    )
     max_retries: int = field(
-        default=5, metadata={"help": "Retries of a failed HTTP request (429, 5xx, connection errors)."}
+        default=5,
+        metadata={"min": 0, "help": "Retries of a failed HTTP request (429, 5xx, connection errors)."},
     )
     batch_size: int = field(
-        default=defaults.BATCH_SIZE, metadata={"help": "transformers generation batch size."}
+        default=defaults.BATCH_SIZE, metadata={"min": 1, "help": "transformers generation batch size."}
     )

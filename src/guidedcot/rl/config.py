@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from guidedcot import defaults
+from guidedcot.config import Checked, check_fields
 from guidedcot.data import ContextMode
+from guidedcot.errors import ConfigError
 from guidedcot.llm.config import ModelConfig
 from guidedcot.prompts import JudgeConfig, PromptsConfig
+
+ALGOS = ("ppo", "grpo", "rloo")
+ROLLOUT_CACHES = ("dynamic", "static")
 
 
 def _reader() -> ModelConfig:
@@ -20,7 +25,7 @@ def _reader() -> ModelConfig:
 
 
 @dataclass
-class RLConfig:
+class RLConfig(Checked):
     """Settings of `guidedcot rl`."""
 
     student: str = field(
@@ -34,19 +39,29 @@ class RLConfig:
     algo: str = field(
         default="grpo",
         metadata={
-            "help": "ppo (value head + GAE, the paper's setting) | grpo | rloo (critic-free, k per question)."
+            "choices": ("ppo", "grpo", "rloo"),
+            "help": "ppo (value head + GAE, the paper's setting) | grpo | rloo (critic-free, k per question).",
         },
     )
     reward: str = field(
         default="task",
-        metadata={"help": "task | aspect | task+aspect | gated (aspect only when the answer is right)."},
+        metadata={
+            "choices": ("task", "aspect", "task+aspect", "gated"),
+            "help": "task | aspect | task+aspect | gated (aspect only when the answer is right).",
+        },
     )
-    task_metric: str = field(default="em", metadata={"help": "em | f1 | gain (over standard prompting)."})
-    task_weight: float = field(default=1.0, metadata={"help": "Weight of the task reward in the sum."})
+    task_metric: str = field(
+        default="em",
+        metadata={"choices": ("em", "f1", "gain"), "help": "em | f1 | gain (over standard prompting)."},
+    )
+    task_weight: float = field(
+        default=1.0, metadata={"min": 0, "help": "Weight of the task reward in the sum."}
+    )
     aspect_weight: float = field(
         default=0.125,
         metadata={
-            "help": "Weight of R_aspect (0.125 x 8 aspects puts it on the task reward's [0, 1] scale)."
+            "min": 0,
+            "help": "Weight of R_aspect (0.125 x 8 aspects puts it on the task reward's [0, 1] scale).",
         },
     )
     judge: JudgeConfig = field(default_factory=JudgeConfig)
@@ -55,86 +70,114 @@ class RLConfig:
         default_factory=lambda: list(defaults.TEACHER_DATASETS),
         metadata={"help": "Training questions (keep them disjoint from the evaluation questions)."},
     )
-    limit: int | None = field(default=None, metadata={"help": "Training questions per dataset entry."})
+    limit: int | None = field(
+        default=None, metadata={"min": 1, "help": "Training questions per dataset entry."}
+    )
     eval_datasets: list[str] = field(
         default_factory=lambda: list(defaults.EVAL_DATASETS),
         metadata={"help": "Held-out questions for eval_every."},
     )
-    eval_limit: int = field(default=8, metadata={"help": "Questions per eval dataset at every eval_every."})
+    eval_limit: int = field(
+        default=8, metadata={"min": 0, "help": "Questions per eval dataset at every eval_every."}
+    )
     eval_every: int = field(
-        default=0, metadata={"help": "Evaluate the reader's guided EM every N steps; 0: only at the end."}
+        default=0,
+        metadata={"min": 0, "help": "Evaluate the reader's guided EM every N steps; 0: only at the end."},
     )
     probe_every: int = field(
         default=0,
         metadata={
+            "min": 0,
             "help": "Every N steps, before the first and after the last: the training reward of the current "
             "policy on a fixed probe (probe_questions training questions x group_size rationales, fixed "
-            "sampling seeds), free of which questions a step drew; probe.jsonl. 0: off."
+            "sampling seeds), free of which questions a step drew; probe.jsonl. 0: off.",
         },
     )
     probe_questions: int = field(
-        default=16, metadata={"help": "Training questions of the fixed probe (probe_every)."}
+        default=16, metadata={"min": 1, "help": "Training questions of the fixed probe (probe_every)."}
     )
     context_mode: ContextMode = field(default=ContextMode.GOLD, metadata={"help": "gold or distractor."})
-    max_context_tokens: int = field(default=1024, metadata={"help": "Context budget in reader tokens."})
-    steps: int = field(default=20, metadata={"help": "Rollout + update steps."})
+    max_context_tokens: int = field(
+        default=1024, metadata={"min": 1, "help": "Context budget in reader tokens."}
+    )
+    steps: int = field(default=20, metadata={"min": 1, "help": "Rollout + update steps."})
     questions_per_step: int = field(
         default=4,
-        metadata={"help": "Questions per step over all processes (each gets group_size rationales)."},
+        metadata={
+            "min": 1,
+            "help": "Questions per step over all processes (each gets group_size rationales).",
+        },
     )
     group_size: int = field(
         default=4,
-        metadata={"help": "Rationales per question (k). GRPO/RLOO need >= 2; PPO works with 1."},
+        metadata={"min": 1, "help": "Rationales per question (k). GRPO/RLOO need >= 2; PPO works with 1."},
     )
     max_prompt_tokens: int | None = field(
         default=None,
         metadata={
+            "min": 1,
             "help": "Student prompt tokens at most: a longer prompt loses the end of its context, never its "
-            "question. null: no cut beyond max_context_tokens, so training prompts are inference's prompts."
+            "question. null: no cut beyond max_context_tokens, so training prompts are inference's prompts.",
         },
     )
-    rationale_tokens: int = field(default=64, metadata={"help": "Max new tokens of a sampled rationale."})
-    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature of rollouts."})
-    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling of rollouts."})
+    rationale_tokens: int = field(
+        default=64, metadata={"min": 1, "help": "Max new tokens of a sampled rationale."}
+    )
+    temperature: float = field(
+        default=1.0, metadata={"above": 0, "help": "Sampling temperature of rollouts."}
+    )
+    top_p: float = field(
+        default=1.0, metadata={"above": 0, "max": 1, "help": "Nucleus sampling of rollouts."}
+    )
     rollout_cache: str = field(
         default="dynamic",
         metadata={
+            "choices": ("dynamic", "static"),
             "help": "KV cache of rollouts (causal students): dynamic (transformers' generate) or static (a "
             "fixed cache; on a GPU a compiled, graph-captured decode step, ~7x faster; same distribution, "
-            "but a seed no longer replays the same samples there)."
+            "but a seed no longer replays the same samples there).",
         },
     )
     learning_rate: float = field(
-        default=2e-6, metadata={"help": "AdamW learning rate (higher learns faster, drifts more)."}
+        default=2e-6,
+        metadata={"above": 0, "help": "AdamW learning rate (higher learns faster, drifts more)."},
     )
-    warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up in optimizer steps."})
-    epochs_per_step: int = field(default=2, metadata={"help": "Passes over each rollout batch (PPO epochs)."})
-    minibatch_size: int = field(default=8, metadata={"help": "Rationales per optimizer step."})
-    clip_range: float = field(default=0.2, metadata={"help": "Clip of the policy ratio."})
-    value_clip_range: float = field(default=0.2, metadata={"help": "Clip of the value change (PPO)."})
-    value_coef: float = field(default=0.1, metadata={"help": "Weight of the value loss (PPO)."})
-    gamma: float = field(default=1.0, metadata={"help": "Discount (PPO)."})
-    lam: float = field(default=0.95, metadata={"help": "GAE lambda (PPO)."})
+    warmup_steps: int = field(default=0, metadata={"min": 0, "help": "Linear warm-up in optimizer steps."})
+    epochs_per_step: int = field(
+        default=2, metadata={"min": 1, "help": "Passes over each rollout batch (PPO epochs)."}
+    )
+    minibatch_size: int = field(default=8, metadata={"min": 1, "help": "Rationales per optimizer step."})
+    clip_range: float = field(default=0.2, metadata={"above": 0, "help": "Clip of the policy ratio."})
+    value_clip_range: float = field(
+        default=0.2, metadata={"above": 0, "help": "Clip of the value change (PPO)."}
+    )
+    value_coef: float = field(default=0.1, metadata={"min": 0, "help": "Weight of the value loss (PPO)."})
+    gamma: float = field(default=1.0, metadata={"min": 0, "max": 1, "help": "Discount (PPO)."})
+    lam: float = field(default=0.95, metadata={"min": 0, "max": 1, "help": "GAE lambda (PPO)."})
     kl_coef: float = field(
         default=0.05,
-        metadata={"help": "KL penalty towards the reference (reward for PPO, loss for GRPO/RLOO)."},
+        metadata={"min": 0, "help": "KL penalty towards the reference (reward for PPO, loss for GRPO/RLOO)."},
     )
     kl_target: float | None = field(
-        default=None, metadata={"help": "Adapt kl_coef towards this KL per rationale (PPO); null: fixed."}
+        default=None,
+        metadata={"above": 0, "help": "Adapt kl_coef towards this KL per rationale (PPO); null: fixed."},
     )
-    kl_horizon: int = field(default=10000, metadata={"help": "Horizon of the adaptive KL controller."})
+    kl_horizon: int = field(
+        default=10000, metadata={"min": 1, "help": "Horizon of the adaptive KL controller."}
+    )
     target_kl: float | None = field(
-        default=0.1, metadata={"help": "Stop a step's epochs early when the approximate KL passes 1.5x this."}
+        default=0.1,
+        metadata={"above": 0, "help": "Stop a step's epochs early when the approximate KL passes 1.5x this."},
     )
     whiten_rewards: bool = field(
         default=False, metadata={"help": "Whiten the sequence rewards of a batch (PPO)."}
     )
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping."})
+    max_grad_norm: float = field(default=1.0, metadata={"above": 0, "help": "Gradient clipping."})
     lora: bool = field(
         default=False, metadata={"help": "Train LoRA adapters; the reference is the base without them."}
     )
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_r: int = field(default=16, metadata={"min": 1, "help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"min": 1, "help": "LoRA alpha."})
     bf16: bool | None = field(
         default=None,
         metadata={
@@ -144,11 +187,23 @@ class RLConfig:
     )
     save_every: int = field(
         default=5,
-        metadata={"help": "Checkpoint every N steps (model, value head, optimizer, RNG, data position)."},
+        metadata={
+            "min": 1,
+            "help": "Checkpoint every N steps (model, value head, optimizer, RNG, data position).",
+        },
     )
-    seed: int = field(default=0, metadata={"help": "Seed of data order, sampling and initialisation."})
+    seed: int = field(
+        default=0, metadata={"min": 0, "help": "Seed of data order, sampling and initialisation."}
+    )
     cache: str | None = field(
         default="default", metadata={"help": "Generation cache for reader calls (rollouts are never cached)."}
     )
     out: str | None = field(default=None, metadata={"help": "Run folder; default runs/rl."})
     prompts: PromptsConfig = field(default_factory=PromptsConfig)
+
+    def check(self) -> None:
+        """Refuse a value outside its range or choices, and settings that contradict each other, before
+        anything loads (again after fields were set by hand, as the command line does)."""
+        check_fields(self)
+        if self.algo in {"grpo", "rloo"} and self.group_size < 2:
+            raise ConfigError(f"{self.algo} compares rationales of one question: set group_size >= 2")

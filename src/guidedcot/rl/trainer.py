@@ -32,7 +32,7 @@ from guidedcot.memory import release_free_heap, resident_gb
 from guidedcot.metrics import contains_answer
 from guidedcot.models.hf import native_bf16
 from guidedcot.progress import ProgressHook
-from guidedcot.rewards import REWARD_MODES, TASK_METRICS, RewardSet
+from guidedcot.rewards import RewardSet
 from guidedcot.rl.checkpoint import checkpoint_dirs, restore_state, save_final, save_state
 from guidedcot.rl.config import RLConfig
 from guidedcot.rl.core import (
@@ -54,8 +54,6 @@ from guidedcot.runs import MetricsLog, PhaseTimer, refuse_unasked_resume
 from guidedcot.student import load_student
 
 logger = logging.getLogger(__name__)
-ALGOS = ("ppo", "grpo", "rloo")
-ROLLOUT_CACHES = ("dynamic", "static")
 
 
 @dataclass
@@ -69,25 +67,9 @@ class RLResult:
 
 
 def check_config(config: RLConfig) -> None:
-    """Refuse inconsistent settings before any model is loaded."""
-    if config.algo not in ALGOS:
-        raise ConfigError(f"unknown algo {config.algo!r}; choose from {', '.join(ALGOS)}")
-    if config.reward not in REWARD_MODES:
-        raise ConfigError(f"unknown reward {config.reward!r}; choose from {', '.join(REWARD_MODES)}")
-    if config.task_metric not in TASK_METRICS:
-        raise ConfigError(
-            f"unknown task_metric {config.task_metric!r}; choose from {', '.join(TASK_METRICS)}"
-        )
-    if config.algo in {"grpo", "rloo"} and config.group_size < 2:
-        raise ConfigError(f"{config.algo} compares rationales of one question: set group_size >= 2")
-    if config.steps < 1 or config.questions_per_step < 1 or config.minibatch_size < 1:
-        raise ConfigError("steps, questions_per_step and minibatch_size must be at least 1")
-    if config.rollout_cache not in ROLLOUT_CACHES:
-        raise ConfigError(
-            f"unknown rollout_cache {config.rollout_cache!r}; choose from {', '.join(ROLLOUT_CACHES)}"
-        )
-    if config.probe_every < 0 or (config.probe_every and config.probe_questions < 1):
-        raise ConfigError("probe_every must be >= 0 (0: off), and probe_questions >= 1 when it is on")
+    """Refuse inconsistent settings before any model is loaded (`RLConfig.check`; for a config whose
+    fields were set after it was built)."""
+    config.check()
 
 
 def train_rl(

@@ -172,7 +172,6 @@ def _distill_stage(study: StudyConfig, root: Path, name: str, values: dict[str, 
 def _rl_stage(
     study: StudyConfig, root: Path, data_dir: Path | None, name: str, values: dict[str, Any]
 ) -> Stage:
-    from guidedcot.rl.trainer import check_config
 
     _check_name(name, "rl")
     values = dict(values)
@@ -187,7 +186,7 @@ def _rl_stage(
         context_mode=study.context_mode, cache=study.cache, out=str(out), eval_limit=0,
     )  # fmt: skip
     config = apply_overrides(base, values, f"rl.{name}.")
-    check_config(config)
+    config.check()
     examples = _questions(config.datasets, data_dir, "train", config.limit, config.context_mode)
     rationales = config.steps * config.questions_per_step * config.group_size
     judged = len(config.judge.aspects) if config.reward in JUDGED_REWARDS else 0
