@@ -15,8 +15,20 @@ from typing import Any
 from guidedcot.errors import GuidedCotError
 
 
+def check_run_folder(out: Path | str) -> None:
+    """Refuse an output path that exists and is not a folder (or lies under a file), before any work."""
+    path = Path(out)
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            what = "is a file" if place == path else f"lies under {place}, which is a file"
+            raise GuidedCotError(f"--out {path} {what}, not a folder: choose another --out")
+        if place.exists():
+            return
+
+
 def refuse_unasked_resume(out: Path, last_checkpoint: Path | None, resume: bool) -> None:
     """A run folder that holds checkpoints continues only with ``resume``; nothing is ever deleted."""
+    check_run_folder(out)
     if last_checkpoint is not None and not resume:
         raise GuidedCotError(
             f"{out} already holds checkpoints (last: {last_checkpoint.name}); pass --resume to continue, "

@@ -10,6 +10,7 @@ from guidedcot.evaluate import EvaluateConfig
 from guidedcot.llm import CachedLanguageModel
 from guidedcot.llm.factory import build_model, resolve_cache_path
 from guidedcot.pipeline import Method
+from guidedcot.runs import check_run_folder
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,8 @@ def apply_options(
     if no_cache:
         settings.cache = None
     settings.check()
+    if settings.out:
+        check_run_folder(settings.out)
     return settings
 
 

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         # Outside standalone mode click returns the code of a typer.Exit instead of raising it.
         result = app(args=argv, standalone_mode=False)
     except GuidedCotError as error:
-        console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+        console.print(f"[bold red]error:[/bold red] {_printable(str(error))}", highlight=False)
         return 2
     except typer.Exit as done:
         return done.exit_code
@@ -79,8 +79,28 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(error, click.ClickException):
             error.show()
             return error.exit_code
-        raise
+        if logging.getLogger().isEnabledFor(logging.DEBUG):  # --verbose: the whole traceback
+            raise
+        console.print(
+            f"[bold red]internal error:[/bold red] {_printable(f'{type(error).__name__}: {error}')} "
+            "(a bug, or an input no check knows yet: run again with --verbose for the traceback)",
+            highlight=False,
+        )
+        return 2
     return result if isinstance(result, int) else 0
+
+
+MESSAGE_CHARS = 4000
+
+
+def _printable(message: str) -> str:
+    """A message as the console can print it: rich markup escaped (a ``[b]`` in a path stays text),
+    characters the terminal cannot encode (a lone surrogate) as escapes, and cut to 4,000 characters."""
+    from rich.markup import escape
+
+    if len(message) > MESSAGE_CHARS:
+        message = f"{message[:MESSAGE_CHARS]}... ({len(message)} characters)"
+    return escape(message.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.llm.types import LanguageModel
 from guidedcot.progress import ProgressHook
 from guidedcot.report import evaluate_to_folder
+from guidedcot.runs import check_run_folder
 from guidedcot.study.config import UNTRAINED
 from guidedcot.study.plan import GUIDED_METHODS, STAGE_KINDS, Stage, StudyPlan
 from guidedcot.study.summary import study_markdown
@@ -75,6 +76,7 @@ def run_study(
         raise ConfigError(
             f"unknown stage kind(s) {sorted(kinds - set(STAGE_KINDS))}; choose from {STAGE_KINDS}"
         )
+    check_run_folder(plan.root)
     plan.root.mkdir(parents=True, exist_ok=True)
     cache_path = resolve_cache_path(study.cache)
     logger.info("loading the reader %s", study.reader.model)

@@ -1,0 +1,55 @@
+"""User errors of the classes issue 23 found, through the real command line: each a one-paragraph
+message with exit status 2, no traceback, the user's text shown as typed (brackets are not markup)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def guidedcot(*args: str, data: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "GUIDEDCOT_DATA": str(data), "COLUMNS": "400"}
+    return subprocess.run([sys.executable, "-m", "guidedcot.cli.app", *args], capture_output=True, text=True,
+                          timeout=120, env=env)  # fmt: skip
+
+
+def refused(run: subprocess.CompletedProcess[str], *expected: str) -> None:
+    assert run.returncode == 2, (run.returncode, run.stderr[-2000:])
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    for text in expected:
+        assert text in run.stderr, run.stderr[-2000:]
+
+
+def test_brackets_in_user_text_are_shown_as_typed(tmp_path: Path, shared_data: Path) -> None:
+    refused(guidedcot("evaluate", "--methods", "standard", "--dataset", "hotpotqa:dev[a:b]", "--out",
+                      str(tmp_path / "o"), data=shared_data), "hotpotqa:dev[a:b]")  # fmt: skip
+    refused(guidedcot("evaluate", "--methods", "standard", "--dataset", str(tmp_path / "x[/b]y.json"), "--out",
+                      str(tmp_path / "o"), data=shared_data), "x[/b]y.json")  # fmt: skip
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_an_out_that_is_a_file_is_refused_before_any_model_loads(
+    tmp_path: Path, shared_data: Path, below: bool
+) -> None:
+    existing = tmp_path / "notes.txt"
+    existing.write_text("mine\n")
+    out = existing / "run" if below else existing
+    run = guidedcot("evaluate", "--methods", "standard", "--dataset", "hotpotqa:dev[0:1]", "--out", str(out),
+                    data=shared_data)  # fmt: skip
+    refused(run, f"--out {out}", "not a folder")
+    assert "loading the reader" not in run.stderr
+    assert existing.read_text() == "mine\n"
+
+
+def test_a_huge_number_and_a_utf16_config_get_messages(tmp_path: Path, shared_data: Path) -> None:
+    run = guidedcot("rl", "--set", "seed=" + "9" * 5000, "--out", str(tmp_path / "o"), data=shared_data)
+    refused(run, "not a value a config can hold")
+    assert len(run.stderr) < 1000  # the value is not echoed in full
+    config = tmp_path / "rl.yaml"
+    config.write_text("steps: 3\n", encoding="utf-16")
+    refused(guidedcot("rl", "--config", str(config), "--out", str(tmp_path / "o"), data=shared_data),
+            "is not UTF-8 text")  # fmt: skip
