@@ -209,3 +209,12 @@ def test_data_dir_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         resolve_data_dir(tmp_path / "missing")
     assert split_of(Path("hotpot_train_100.json")) == "train"
     assert split_of(Path("2wiki_dev_250.json")) == "dev"
+
+
+def test_a_raw_line_separator_inside_a_jsonl_string_is_text(tmp_path: Path) -> None:
+    record = _record(question="Who directed the film\u2028released in\u0085 2001?")
+    path = tmp_path / "data.jsonl"  # json.dumps(ensure_ascii=False) writes U+2028 and U+0085 raw
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert "\u2028" in path.read_text(encoding="utf-8")
+    (example,) = load_examples(path).examples
+    assert example.question == "Who directed the film\u2028released in\u0085 2001?"

@@ -53,3 +53,24 @@ def test_a_huge_number_and_a_utf16_config_get_messages(tmp_path: Path, shared_da
     config.write_text("steps: 3\n", encoding="utf-16")
     refused(guidedcot("rl", "--config", str(config), "--out", str(tmp_path / "o"), data=shared_data),
             "is not UTF-8 text")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"dataset": "hotpotqa"', "line 1: not a JSON line"),
+        ("[1, 2]", "line 1: expected a JSON object, got list"),
+        ('{"dataset": "hotpotqa", "bogus": 1}', "line 1, field 'bogus': not a field of a prediction record"),
+        ('{"dataset": "hotpotqa"}', "line 1, field "),
+    ],
+)
+def test_compare_on_a_malformed_predictions_file_names_file_and_line(
+    tmp_path: Path, shared_data: Path, line: str, expected: str
+) -> None:
+    runs = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "predictions.jsonl").write_text(line + "\n")
+        runs.append(str(folder))
+    refused(guidedcot("compare", *runs, data=shared_data), "predictions.jsonl", expected)

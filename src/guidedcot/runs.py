@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from guidedcot.errors import GuidedCotError
+from guidedcot.jsonl import lines
 
 
 def check_run_folder(out: Path | str) -> None:
@@ -70,7 +71,7 @@ class MetricsLog:
         out.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
             kept = []
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+            for _, line in lines(self.path.read_text(encoding="utf-8")):
                 try:
                     record = json.loads(line)
                 except json.JSONDecodeError:

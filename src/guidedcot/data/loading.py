@@ -20,6 +20,7 @@ from typing import Any
 
 from guidedcot.data.example import Example, Paragraph, SupportingFact
 from guidedcot.errors import DataError
+from guidedcot.jsonl import lines
 
 DATASETS = ("hotpotqa", "2wiki")
 _TWOWIKI_MARKERS = ("evidences", "entity_ids")
@@ -88,7 +89,7 @@ def _read_records(path: Path) -> Iterator[tuple[int, int | None, Any]]:
         raise DataError(path, f"not UTF-8 text ({error.reason} at byte {error.start})") from error
     if path.suffix == ".jsonl":
         index = 0
-        for line_number, line in enumerate(text.splitlines(), start=1):
+        for line_number, line in lines(text):
             if not line.strip():
                 continue
             try:

@@ -6,15 +6,16 @@ its interval is much narrower than the two separate intervals suggest.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
 
-from guidedcot.errors import GuidedCotError
+from guidedcot.errors import DataError, GuidedCotError
 from guidedcot.evaluate.records import PredictionRecord
 from guidedcot.evaluate.stats import bootstrap_ci
+from guidedcot.jsonl import read_objects
 
 ALL_DATASETS = "all"
 
@@ -36,12 +37,18 @@ class PairedRow:
 
 
 def read_predictions(path: Path) -> list[PredictionRecord]:
-    """The records of a run folder's ``predictions.jsonl``."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise GuidedCotError(f"cannot read predictions {path}: {error.strerror}") from error
-    return [PredictionRecord(**json.loads(line)) for line in lines if line.strip()]
+    """The records of a run folder's ``predictions.jsonl``; a malformed line raises `DataError`."""
+    known = {f.name for f in dataclasses.fields(PredictionRecord)}
+    required = {f.name for f in dataclasses.fields(PredictionRecord) if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING}  # fmt: skip
+    records = []
+    for number, value in read_objects(path):
+        if unknown := sorted(set(value) - known):
+            raise DataError(path, "not a field of a prediction record", line=number, field=unknown[0])
+        if missing := sorted(required - set(value)):
+            raise DataError(path, "missing", line=number, field=missing[0])
+        records.append(PredictionRecord(**value))
+    return records
 
 
 def paired_rows(

@@ -14,6 +14,7 @@ from typing import Any
 
 from guidedcot.errors import GuidedCotError
 from guidedcot.evaluate.stats import bootstrap_ci
+from guidedcot.jsonl import lines
 from guidedcot.rl.probe import ProbeRecord
 
 
@@ -22,7 +23,7 @@ def read_probe_records(path: Path) -> list[ProbeRecord]:
     if not path.exists():
         return []
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in lines(path.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         try:
@@ -87,7 +88,7 @@ def read_metrics(run: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise GuidedCotError(f"{run} has no metrics.jsonl: not an RL run folder, or no step has finished")
     by_step: dict[int, dict[str, Any]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in lines(path.read_text(encoding="utf-8")):
         if not line.strip():
             continue
         try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from guidedcot.jsonl import lines
+
 CURVES = (
     ("reward_mean", "reward (mean)"),
     ("kl", "KL to the reference (per rationale)"),
@@ -26,7 +28,7 @@ def running_mean(values: list[float], window: int) -> list[float]:
 
 def read_jsonl(path: Path) -> list[dict]:
     """The records of a JSONL log."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [json.loads(line) for _, line in lines(path.read_text(encoding="utf-8"))]
 
 
 def plot_curves(metrics: Path, png: Path, *, probe: Path | None = None) -> None:

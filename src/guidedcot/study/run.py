@@ -26,6 +26,7 @@ from guidedcot.errors import ConfigError
 from guidedcot.evaluate.paired import PairedRow, paired_rows, read_predictions
 from guidedcot.evaluate.records import PredictionRecord
 from guidedcot.evaluate.summary import Summary, summarize
+from guidedcot.jsonl import lines
 from guidedcot.llm.config import ModelConfig
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.llm.types import LanguageModel
@@ -174,7 +175,7 @@ def stage_seconds(path: Path) -> dict[str, float]:
     """Each stage's wall time summed over every run of the study that worked on it."""
     totals: dict[str, float] = {}
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for _, line in lines(path.read_text(encoding="utf-8")):
             entry = json.loads(line)
             totals[entry["stage"]] = totals.get(entry["stage"], 0.0) + entry["seconds"]
     return totals
