@@ -10,8 +10,7 @@ import typer
 
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage
 from guidedcot.config import load_config
-from guidedcot.data.discovery import resolve_data_dir
-from guidedcot.data.selection import check_selections, names_a_dataset
+from guidedcot.data.selection import check_selections, data_root_for
 from guidedcot.distill import GenerateConfig, TrainConfig, build_training_set, generate_rationales
 
 logger = logging.getLogger(__name__)
@@ -56,8 +55,7 @@ def generate_command(
     if data_dir:
         settings.data_dir = str(data_dir)
     settings.check()
-    named = any(map(names_a_dataset, settings.datasets))
-    data_root = resolve_data_dir(settings.data_dir) if named else None
+    data_root = data_root_for(settings.data_dir, settings.datasets)
     check_selections(
         settings.datasets, data_root, split="train", limit=settings.limit, context_mode=settings.context_mode
     )

@@ -13,8 +13,7 @@ from rich.table import Table
 from guidedcot.cli.answering import apply_options, load_models
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.config import load_config
-from guidedcot.data.discovery import resolve_data_dir
-from guidedcot.data.selection import check_selections, names_a_dataset
+from guidedcot.data.selection import check_selections, data_root_for
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods
 from guidedcot.evaluate.summary import Summary
 from guidedcot.llm import CachedLanguageModel
@@ -86,7 +85,7 @@ def evaluate_command(
         settings.aspects = True
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
-    data_root = resolve_data_dir(settings.data_dir) if any(map(names_a_dataset, settings.datasets)) else None
+    data_root = data_root_for(settings.data_dir, settings.datasets)
     check_selections(
         settings.datasets,
         data_root,

@@ -14,8 +14,7 @@ from rich.table import Table
 from guidedcot.cli.answering import apply_options, load_models
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.config import load_config
-from guidedcot.data.discovery import resolve_data_dir
-from guidedcot.data.selection import names_a_dataset, select_examples
+from guidedcot.data.selection import data_root_for, select_examples
 from guidedcot.errors import GuidedCotError
 from guidedcot.evaluate import EvaluateConfig, parse_methods, summarize
 from guidedcot.evaluate.paired import paired_rows
@@ -74,7 +73,7 @@ def predict_command(
         )
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/predict-{dt.datetime.now():%Y%m%d-%H%M%S}")
-    data_root = resolve_data_dir(settings.data_dir) if any(map(names_a_dataset, settings.datasets)) else None
+    data_root = data_root_for(settings.data_dir, settings.datasets)
     select_selections(settings, data_root)  # every file checked before a model loads
     reader_model, student_model = load_models(settings, methods_parsed)
     with stage("predicting") as hook:
@@ -109,7 +108,7 @@ def score_command(
 ) -> None:
     """EM and F1 of a submission file against a labelled file, per question type with 95% bootstrap CIs;
     with --baseline, the paired difference with its CI and the questions won and lost."""
-    data_root = resolve_data_dir(str(data_dir) if data_dir else None) if names_a_dataset(dataset) else None
+    data_root = data_root_for(data_dir, [dataset])
     selection = select_examples(dataset, data_root, split=split, limit=None)
     records = score_submission(read_submission(predictions), selection, method=predictions.parent.name)
     summary = summarize(records, bootstrap_samples=bootstrap_samples)

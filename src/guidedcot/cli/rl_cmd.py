@@ -13,8 +13,7 @@ import typer
 
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.config import load_config
-from guidedcot.data.discovery import resolve_data_dir
-from guidedcot.data.selection import check_selections, names_a_dataset
+from guidedcot.data.selection import check_selections, data_root_for
 from guidedcot.errors import GuidedCotError
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.rl import RLConfig, check_config, train_rl
@@ -63,8 +62,7 @@ def rl_command(
         settings.data_dir = str(data_dir)
     settings.out = str(out or settings.out or f"runs/rl-{dt.datetime.now():%Y%m%d-%H%M%S}")
     check_config(settings)
-    named = any(map(names_a_dataset, settings.datasets + settings.eval_datasets))
-    data_root = resolve_data_dir(settings.data_dir) if named else None
+    data_root = data_root_for(settings.data_dir, settings.datasets + settings.eval_datasets)
     check_selections(
         settings.datasets, data_root, split="train", limit=settings.limit, context_mode=settings.context_mode
     )
@@ -131,11 +129,10 @@ def probe_command(
         console.print(f"{record.label}: {record.summary()}", highlight=False)
 
     logger.info("loading the reader %s", settings.reader.model)
-    named = any(map(names_a_dataset, settings.datasets))
     with stage("rl probe"):
         probe_students(
             settings, pending, reader=build_model(settings.reader, resolve_cache_path(settings.cache)),
-            data_dir=resolve_data_dir(settings.data_dir) if named else None,
+            data_dir=data_root_for(settings.data_dir, settings.datasets),
             count_tokens=token_counter(settings.reader), on_record=store,
         )  # fmt: skip
     console.print(f"probe records: {out}; compare them with `guidedcot rl compare {out}`", highlight=False)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from guidedcot.data import Example, LoadResult, load_examples
-from guidedcot.data.discovery import find_dataset_files, split_of
+from guidedcot.data.discovery import find_dataset_files, resolve_data_dir, split_of
 from guidedcot.data.loading import DATASETS
 from guidedcot.errors import DataError, GuidedCotError
 
@@ -32,6 +33,14 @@ def names_a_dataset(spec: str) -> bool:
     """True when ``spec`` names hotpotqa / 2wiki (and so needs the data folder) rather than a file."""
     match = _SPEC.match(spec.strip())
     return match is not None and match["name"] in DATASETS
+
+
+def data_root_for(data_dir: str | Path | None, specs: Sequence[str]) -> Path | None:
+    """The dataset folder (``data_dir``, else $GUIDEDCOT_DATA, else ../shared/data), resolved only when
+    some entry of ``specs`` names a dataset rather than a file; None otherwise."""
+    if not any(map(names_a_dataset, specs)):
+        return None
+    return resolve_data_dir(str(data_dir) if data_dir is not None else None)
 
 
 def select_examples(
