@@ -70,3 +70,15 @@ def test_every_bench_script_loads_in_a_fresh_interpreter() -> None:
     }
     failures = {name: child.communicate()[1].strip().splitlines()[-1:] for name, child in children.items()}
     assert not {name: tail for name, tail in failures.items() if children[name].returncode}
+
+
+def test_no_command_module_imports_another() -> None:
+    """The CLI stays thin: what two commands share lives in a helper module (cli/common, answering, studies)."""
+    import ast
+
+    commands = sorted((Path(__file__).parents[1] / "src" / "guidedcot" / "cli").glob("*_cmd.py"))
+    assert len(commands) > 5
+    for module in commands:
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert not node.module.endswith("_cmd"), f"{module.name} imports {node.module}"

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from guidedcot.cli.common import ConfigOption, SetOption, console
-from guidedcot.cli.study_cmd import plan_and_run
+from guidedcot.cli.studies import plan_and_run
 from guidedcot.demo import demo_study, load_demo_settings
 
 

@@ -8,38 +8,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from guidedcot.cli.answering import apply_options, load_models
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
+from guidedcot.cli.studies import summary_table
 from guidedcot.config import load_config
 from guidedcot.data.selection import check_selections, data_root_for
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods
-from guidedcot.evaluate.summary import Summary
 from guidedcot.llm import CachedLanguageModel
 from guidedcot.llm.factory import token_counter
 from guidedcot.report import evaluate_to_folder
 from guidedcot.report.markdown import pct
 
 logger = logging.getLogger(__name__)
-
-
-def summary_table(summary: Summary) -> Table:
-    """EM / F1 with CIs over all question types, one row per dataset x method."""
-    table = Table(title="Answer accuracy (% , 95% bootstrap CI)")
-    for column in ("dataset", "method", "n", "EM", "EM CI", "F1", "F1 CI"):
-        table.add_column(column, justify="right" if column in {"n", "EM", "F1"} else "left")
-    for row in summary.overall():
-        table.add_row(
-            row.dataset,
-            row.method,
-            str(row.n),
-            pct(row.em),
-            f"[{pct(row.em_low)}, {pct(row.em_high)}]",
-            pct(row.f1),
-            f"[{pct(row.f1_low)}, {pct(row.f1_high)}]",
-        )
-    return table
 
 
 def evaluate_command(
