@@ -65,11 +65,14 @@ class Method:
 
 @dataclass(frozen=True)
 class Question:
-    """What a method sees of an example: its id, the question and the context text built for it."""
+    """A question as the methods, the rewards and RL see it: its id, the question and the context text
+    built for it; where they are known, its dataset and gold answers (what a reward scores against)."""
 
     id: str
     question: str
     context: str
+    dataset: str = ""
+    answers: tuple[str, ...] = ()
 
 
 @dataclass

@@ -4,23 +4,12 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 from pathlib import Path
 
 from guidedcot.data.context import TokenCounter, context_texts
 from guidedcot.data.selection import select_examples
 from guidedcot.errors import GuidedCotError
-
-
-@dataclass(frozen=True)
-class RLQuestion:
-    """One training question with its built context and gold answers."""
-
-    dataset: str
-    id: str
-    question: str
-    context: str
-    answers: tuple[str, ...]
+from guidedcot.pipeline import Question
 
 
 def load_questions(
@@ -31,16 +20,16 @@ def load_questions(
     context_mode: str,
     max_context_tokens: int,
     count_tokens: TokenCounter | None,
-) -> list[RLQuestion]:
+) -> list[Question]:
     """Every selected training question, contexts built as evaluation builds them."""
-    questions: list[RLQuestion] = []
+    questions: list[Question] = []
     for spec in specs:
         selection = select_examples(spec, data_dir, split="train", limit=limit)
         contexts = context_texts(
             selection.examples, context_mode, max_tokens=max_context_tokens, count_tokens=count_tokens
         )
         questions += [
-            RLQuestion(selection.name, e.id, e.question, c, tuple(e.answers))
+            Question(e.id, e.question, c, dataset=selection.name, answers=tuple(e.answers))
             for e, c in zip(selection.examples, contexts, strict=True)
         ]
     if not questions:

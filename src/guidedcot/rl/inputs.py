@@ -7,10 +7,10 @@ import logging
 from collections.abc import Sequence
 
 from guidedcot.llm.types import LanguageModel
+from guidedcot.pipeline import Question
 from guidedcot.prompts import build_templates
 from guidedcot.rewards import AspectJudge, AspectReward, RewardSet, TaskReward, reward_set
 from guidedcot.rl.config import RLConfig
-from guidedcot.rl.data import RLQuestion
 from guidedcot.student import fit_prompt
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def build_rewards(config: RLConfig, reader: LanguageModel) -> RewardSet:
 
 
 def student_prompts(
-    tokenizer: object, config: RLConfig, questions: Sequence[RLQuestion], *, seq2seq: bool
+    tokenizer: object, config: RLConfig, questions: Sequence[Question], *, seq2seq: bool
 ) -> list[list[int]]:
     """The student's prompt token ids for each question (the configured template; a prompt over
     ``max_prompt_tokens`` loses the end of its context, and the count is logged)."""

@@ -20,9 +20,10 @@ from typing import Any
 from guidedcot.data.context import TokenCounter
 from guidedcot.llm.types import LanguageModel, stable_seed
 from guidedcot.models.hf import native_bf16
+from guidedcot.pipeline import Question
 from guidedcot.rewards import RewardSet
 from guidedcot.rl.config import RLConfig
-from guidedcot.rl.data import RLQuestion, load_questions
+from guidedcot.rl.data import load_questions
 from guidedcot.rl.inputs import build_rewards, student_prompts
 from guidedcot.rl.rollout import decode_responses, sample_responses
 
@@ -80,7 +81,7 @@ def probe_policy(
     model: Any,
     tokenizer: Any,
     prompts: Sequence[list[int]],
-    questions: Sequence[RLQuestion],
+    questions: Sequence[Question],
     rewards: RewardSet,
     *,
     step: int,

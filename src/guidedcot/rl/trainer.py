@@ -31,6 +31,7 @@ from guidedcot.llm.types import LanguageModel, stable_seed
 from guidedcot.memory import release_free_heap, resident_gb
 from guidedcot.metrics import contains_answer
 from guidedcot.models.hf import native_bf16
+from guidedcot.pipeline import Question
 from guidedcot.progress import ProgressHook
 from guidedcot.rewards import RewardSet
 from guidedcot.rl.checkpoint import checkpoint_dirs, restore_state, save_final, save_state
@@ -43,7 +44,7 @@ from guidedcot.rl.core import (
     ppo_advantages,
 )
 from guidedcot.rl.curves import plot_curves
-from guidedcot.rl.data import RLQuestion, load_questions, step_indices
+from guidedcot.rl.data import load_questions, step_indices
 from guidedcot.rl.heldout import evaluate_policy
 from guidedcot.rl.inputs import build_rewards, student_prompts
 from guidedcot.rl.policy import PolicyModel
@@ -124,7 +125,7 @@ class RLRun:
     kl_control: AdaptiveKLController
     tokenizer: Any
     seq2seq: bool
-    questions: list[RLQuestion]
+    questions: list[Question]
     prompts: list[list[int]]
     rewards: RewardSet
     reader: LanguageModel
@@ -362,7 +363,7 @@ def run_step(run: RLRun, step: int) -> dict[str, Any]:
 
 
 def step_metrics(
-    step: int, batch: Any, scores: torch.Tensor, texts: Sequence[str], rows: Sequence[RLQuestion],
+    step: int, batch: Any, scores: torch.Tensor, texts: Sequence[str], rows: Sequence[Question],
     mask: torch.Tensor, seq_kl: float, stats: dict[str, float], timer: PhaseTimer, accelerator: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """The step's record for metrics.jsonl, averaged over every process."""
