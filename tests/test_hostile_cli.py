@@ -74,3 +74,8 @@ def test_compare_on_a_malformed_predictions_file_names_file_and_line(
         (folder / "predictions.jsonl").write_text(line + "\n")
         runs.append(str(folder))
     refused(guidedcot("compare", *runs, data=shared_data), "predictions.jsonl", expected)
+
+
+def test_serve_on_a_port_out_of_range_is_refused_before_loading(shared_data: Path) -> None:
+    run = guidedcot("serve", "--port", "99999", data=shared_data)
+    refused(run, "'port' must be <= 65535, got 99999")

@@ -60,6 +60,7 @@ def serve_command(
     if reader_model:
         settings.reader.http_model = reader_model
     settings.log_prompts = settings.log_prompts or log_prompts
+    settings.check()
     listener = _listen(settings.host, settings.port)  # a taken port fails before minutes of loading
     if settings.reader.model.startswith(("http://", "https://")) and not settings.reader.http_model:
         settings.reader.http_model = _only_model(settings.reader.model, settings.reader.api_key_env)
