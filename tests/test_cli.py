@@ -36,12 +36,17 @@ def test_data_reports_invalid_files_and_skips_on_request(
     }
     path = tmp_path / "d.json"
     path.write_text(json.dumps([record, {**record, "_id": "b", "question": ""}]))
-    assert main(["data", str(path)]) == 1
+    assert main(["data", str(path)]) == 2
     _, err = capsys.readouterr()
     assert "record 1 (id 'b'), field 'question': empty" in err.replace("\n", " ")
     assert main(["data", str(path), "--skip-invalid"]) == 0
     _, err = capsys.readouterr()
     assert "1 record(s) skipped" in err and "skipped" in err
+    empty = tmp_path / "empty[b].jsonl"
+    empty.write_text("")
+    assert main(["data", str(empty)]) == 2
+    _, err = capsys.readouterr()
+    assert "empty[b].jsonl: holds no questions" in err.replace("\n", "")
 
 
 def test_user_errors_are_one_paragraph(

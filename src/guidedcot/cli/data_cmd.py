@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from guidedcot.cli.common import ConfigOption, SetOption, console, stdout
@@ -66,14 +67,16 @@ def data_command(
     for path in files:
         try:
             result = load_examples(path, skip_invalid=settings.skip_invalid)
+            if not result.examples and not result.skipped:
+                raise DataError(path, "holds no questions")
         except DataError as error:
             failures.append(error)
-            table.add_row(_short(path), "-", split_of(path), "-", "-", "[red]invalid[/red]")
+            table.add_row(escape(_short(path)), "-", split_of(path), "-", "-", "[red]invalid[/red]")
             continue
         types = Counter(example.type for example in result.examples)
         skipped_total += len(result.skipped)
         table.add_row(
-            _short(path),
+            escape(_short(path)),
             result.dataset,
             split_of(path),
             str(len(result.examples)),
@@ -81,11 +84,11 @@ def data_command(
             ", ".join(f"{name} {count}" for name, count in sorted(types.items())),
         )
         for error in result.skipped:
-            console.print(f"[yellow]skipped[/yellow] {error}")
+            console.print(f"[yellow]skipped[/yellow] {escape(str(error))}")
     stdout().print(table)
     for error in failures:
-        console.print(f"[red]error[/red] {error}")
+        console.print(f"[red]error[/red] {escape(str(error))}")
     valid = len(files) - len(failures)
     console.print(f"{valid} of {len(files)} file(s) valid; {skipped_total} record(s) skipped.")
-    if failures:
-        raise typer.Exit(code=1)
+    if failures:  # a user error, as everywhere: exit status 2
+        raise typer.Exit(code=2)
