@@ -178,7 +178,6 @@ class StaticRollouts:
     def _start(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> None:
         """Reset the state and fill the cache with every prompt but its last token (each distinct prompt
         read once); the first step then reads the last prompt token."""
-        from transformers import DynamicCache
 
         width = prompt_ids.shape[1]
         self.cache.reset()
@@ -193,12 +192,7 @@ class StaticRollouts:
         if width < 2:
             return
         distinct, inverse = _distinct_prompts(prompt_ids, prompt_mask)
-        ids, mask = distinct[:, : width - 1], distinct[:, width : 2 * width - 1]
-        prefilled = DynamicCache(config=self.model.config)
-        self.model(
-            input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
-            past_key_values=prefilled, use_cache=True, logits_to_keep=1,
-        )  # fmt: skip
+        prefilled = _prefill(self.model, distinct, width)
         for index, layer in enumerate(prefilled.layers):  # written at slots 0 .. width - 2
             self.cache.update(layer.keys[inverse], layer.values[inverse], index)
 
@@ -267,19 +261,26 @@ def _shared_prefill(model: Any, prompt_ids: torch.Tensor, prompt_mask: torch.Ten
     """The key/value cache of every prompt but its last token, each distinct prompt read once and repeated
     for its rows (a group's k rationales), for ``generate`` to continue from; None when no prompt repeats.
     Sampling from it is sampling from the same distribution, in fewer FLOPs."""
-    from transformers import DynamicCache
 
     distinct, inverse = _distinct_prompts(prompt_ids, prompt_mask)
     width = prompt_ids.shape[1]
     if distinct.shape[0] == prompt_ids.shape[0] or width < 2:
         return None
+    cache = _prefill(model, distinct, width)
+    cache.batch_select_indices(inverse)
+    return cache
+
+
+def _prefill(model: Any, distinct: torch.Tensor, width: int) -> Any:
+    """The dynamic KV cache of the distinct (prompt ids | prompt mask) rows, all but each prompt's last token."""
+    from transformers import DynamicCache
+
     ids, mask = distinct[:, : width - 1], distinct[:, width : 2 * width - 1]
     cache = DynamicCache(config=model.config)
     model(
         input_ids=ids, attention_mask=mask, position_ids=_positions(mask),
         past_key_values=cache, use_cache=True, logits_to_keep=1,
     )  # fmt: skip
-    cache.batch_select_indices(inverse)
     return cache
 
 
