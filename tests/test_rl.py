@@ -240,3 +240,47 @@ def test_two_cpu_processes_share_one_reader_server(
     probes = [json.loads(line) for line in (tmp_path / "ddp" / "probe.jsonl").read_text().splitlines()]
     assert [p["step"] for p in probes] == [0, 2]  # probed by the main process while the other waited
     assert "probe_reward_mean" in records[1]
+
+
+def test_eval_steps_checkpoints_are_kept_and_the_best_is_exported_as_a_student(
+    tmp_path: Path, tiny_llama: Path, shared_data: Path
+) -> None:
+    import subprocess
+    import sys
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from guidedcot.rl.export import chosen_step, selection_curve
+
+    config = rl_config(tmp_path, tiny_llama, "steps=5", "save_every=1", "eval_every=2")
+    train_rl(config, reader=scripted_reader(), data_dir=shared_data)
+    run = tmp_path / "rl"
+    # the newest two and every held-out eval step (2, 4 and the end): the curve can choose any of them
+    assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["step-2", "step-4", "step-5"]
+    curve = selection_curve(run)
+    assert sorted(curve) == [2, 4, 5]
+    best = chosen_step(curve)
+    assert curve[best] == max(curve.values()) and all(curve[s] < curve[best] for s in curve if s > best)
+
+    out = tmp_path / "step-2-student"
+    done = subprocess.run(
+        [sys.executable, "-m", "guidedcot.cli.app", "rl", "export", str(run), "--step", "2", "--out", str(out)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "step 2: held-out EM" in done.stdout and "step 5: held-out EM" in done.stdout
+    exported = AutoModelForCausalLM.from_pretrained(out)
+    saved = torch.load(run / "checkpoints" / "step-2" / "trainable.pt", weights_only=True)
+    weights = dict(exported.named_parameters())
+    for name, tensor in saved.items():
+        assert torch.equal(weights[name.removeprefix("model.")], tensor), name
+    final = AutoModelForCausalLM.from_pretrained(run / "final")
+    assert not all(torch.equal(p, q) for p, q in zip(exported.parameters(), final.parameters(), strict=True))
+    assert json.loads((out / "guidedcot-rl.json").read_text())["step"] == 2
+
+    again = subprocess.run(
+        [sys.executable, "-m", "guidedcot.cli.app", "rl", "export", str(run), "--step", "3", "--out", str(tmp_path / "x")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert again.returncode == 2 and "no checkpoint of step 3" in again.stderr

@@ -1,6 +1,6 @@
 """`guidedcot rl`: refine the student with RL against the frozen reader (see `guidedcot.rl`), and read
 finished runs: `rl probe` (saved students on a run's fixed probe), `rl compare` (probe records paired by
-question), `rl trend` (is a run's reward rising)."""
+question), `rl trend` (is a run's reward rising), `rl export` (a chosen checkpoint as a student folder)."""
 
 from __future__ import annotations
 
@@ -166,3 +166,38 @@ def trend_command(
     from guidedcot.rl.analysis import run_trend
 
     stdout().print("\n".join(run_trend(run, key, against)), highlight=False, soft_wrap=True)
+
+
+@rl_app.command("export", short_help="Write a run's chosen (or any kept) checkpoint as a student folder.")
+def export_command(
+    run: Annotated[Path, typer.Argument(help="An RL run folder (config.json, metrics.jsonl, checkpoints/).")],
+    out: Annotated[
+        Path, typer.Option("--out", help="The student folder to write (must not exist or be empty).")
+    ],
+    step: Annotated[
+        str, typer.Option("--step", help="A step with a kept checkpoint, or 'best': the highest held-out EM.")
+    ] = "best",
+    checkpoints: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoints", help="Another folder of step-N checkpoints to look in (repeatable)."),
+    ] = None,
+) -> None:
+    """Write one checkpoint's student in HF format (LoRA merged), like the run's final/. With --step best
+    (the default), the step is the selection curve's: the highest held-out EM of the eval_every steps and
+    the end, a tie to the later step; the curve is printed."""
+    from guidedcot.rl.export import chosen_step, export_checkpoint, find_checkpoint, selection_curve
+
+    curve = selection_curve(run)
+    for at, em in sorted(curve.items()):
+        stdout().print(f"step {at}: held-out EM {em:.3f}", highlight=False)
+    if step == "best":
+        chosen = chosen_step(curve)
+    elif step.isdigit():
+        chosen = int(step)
+    else:
+        raise GuidedCotError(f"--step {step!r}: a step number or 'best'")
+    checkpoint = find_checkpoint(run, chosen, checkpoints or [])
+    evaluation = {"eval_em": curve[chosen]} if chosen in curve else {}
+    with stage("rl export"):
+        export_checkpoint(run, checkpoint, out, evaluation)
+    console.print(f"step {chosen} ({checkpoint}) -> {out}", highlight=False)

@@ -55,8 +55,10 @@ def save_checkpoint(
     scheduler: Any,
     state: dict[str, Any],
     rank_rng: dict[int, dict[str, Any]],
+    keep_steps: frozenset[int] = frozenset(),
 ) -> Path:
-    """Write ``folder/step-N`` atomically and keep the newest `KEEP` checkpoints (main process only)."""
+    """Write ``folder/step-N`` atomically and keep the newest `KEEP` checkpoints and those of
+    ``keep_steps`` (the held-out eval steps a checkpoint is chosen from) (main process only)."""
     target = folder / f"step-{step}"
     partial = folder / f".step-{step}.partial"
     shutil.rmtree(partial, ignore_errors=True)
@@ -69,8 +71,17 @@ def save_checkpoint(
     (partial / "state.json").write_text(json.dumps({**state, "step": step}, indent=2), encoding="utf-8")
     partial.rename(target)
     for old in checkpoint_dirs(folder)[:-KEEP]:
-        shutil.rmtree(old, ignore_errors=True)
+        if int(old.name.split("-")[-1]) not in keep_steps:
+            shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def eval_steps(config: RLConfig) -> frozenset[int]:
+    """The steps at which the run scores held-out EM (every ``eval_every`` and the last): its
+    checkpoints there are kept, since the selection curve may choose any of them."""
+    if not config.eval_every or config.eval_limit <= 0:
+        return frozenset()
+    return frozenset(range(config.eval_every, config.steps, config.eval_every)) | {config.steps}
 
 
 def load_checkpoint(path: Path, rank: int) -> dict[str, Any]:
@@ -149,7 +160,7 @@ def save_state(
                  "questions_used": step * config.questions_per_step}  # fmt: skip
         save_checkpoint(
             out / "checkpoints", step, trainable=trainable, optimizer=optimizer, scheduler=scheduler,
-            state=state, rank_rng=dict(enumerate(states)),
+            state=state, rank_rng=dict(enumerate(states)), keep_steps=eval_steps(config),
         )  # fmt: skip
     accelerator.wait_for_everyone()
 

@@ -34,7 +34,7 @@ from guidedcot.models.hf import native_bf16
 from guidedcot.pipeline import Question
 from guidedcot.progress import ProgressHook
 from guidedcot.rewards import RewardSet
-from guidedcot.rl.checkpoint import checkpoint_dirs, restore_state, save_final, save_state
+from guidedcot.rl.checkpoint import checkpoint_dirs, eval_steps, restore_state, save_final, save_state
 from guidedcot.rl.config import RLConfig
 from guidedcot.rl.core import (
     AdaptiveKLController,
@@ -102,7 +102,7 @@ def train_rl(
         run.log.write(record)
         if progress:
             progress(f"step {step + 1} reward {record['reward_mean']:.3f}", step + 1, config.steps)
-        if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
+        if (step + 1) % config.save_every == 0 or step + 1 == config.steps or step + 1 in eval_steps(config):
             save_state(
                 run.out, step + 1, run.policy, run.optimizer, run.scheduler, run.accelerator,
                 run.kl_control.value, len(run.questions), config,
