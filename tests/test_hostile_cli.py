@@ -79,3 +79,81 @@ def test_compare_on_a_malformed_predictions_file_names_file_and_line(
 def test_serve_on_a_port_out_of_range_is_refused_before_loading(shared_data: Path) -> None:
     run = guidedcot("serve", "--port", "99999", data=shared_data)
     refused(run, "'port' must be <= 65535, got 99999")
+
+
+def _broken_inputs(tmp_path: Path) -> dict[str, tuple[list[str], dict[str, str], str]]:
+    """Each case: arguments, extra environment, the words its message must have."""
+    empty_config = tmp_path / "empty-config"
+    empty_config.mkdir()
+    (empty_config / "config.json").write_text("")
+    not_gguf = tmp_path / "model.gguf"
+    not_gguf.write_text("hello\n")
+    cut_gguf = tmp_path / "cut.gguf"
+    cut_gguf.write_bytes(b"GGUF\x03\x00\x00\x00cut off here")
+    text_cache = tmp_path / "cache.txt"
+    text_cache.write_text("not a cache\n")
+    store_file = tmp_path / "store.txt"
+    store_file.write_text("hi\n")
+    guided = ["evaluate", "--methods", "guided", "--dataset", "hotpotqa:dev[0:1]", "--reader", "smollm2",
+              "--out", str(tmp_path / "o")]  # fmt: skip
+    standard = ["evaluate", "--methods", "standard", "--dataset", "hotpotqa:dev[0:1]", "--reader", "smollm2",
+                "--out", str(tmp_path / "o")]  # fmt: skip
+    return {
+        "student folder, empty config.json": (
+            [*guided, "--student", str(empty_config)], {}, f"cannot load the model {empty_config}"),
+        "student .gguf that is not GGUF": ([*guided, "--student", str(not_gguf)], {}, "is not a GGUF file"),
+        "student GGUF cut off": ([*guided, "--student", str(cut_gguf)], {}, f"llama.cpp could not load {cut_gguf}"),
+        "cache a text file": ([*standard, "--set", f"cache={text_cache}"], {}, "is not an SQLite file"),
+        "cache bound inf": (standard, {"GUIDEDCOT_CACHE_MAX_MB": "inf"}, "$GUIDEDCOT_CACHE_MAX_MB='inf'"),
+        "teacher store a file": (
+            ["distill", "train", "--teacher-store", str(store_file), "--out", str(tmp_path / "d")], {},
+            "a file, not a teacher store"),
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case",
+    ["student folder, empty config.json", "student .gguf that is not GGUF", "student GGUF cut off",
+     "cache a text file", "cache bound inf", "teacher store a file"],
+)  # fmt: skip
+def test_broken_models_caches_and_stores_get_their_own_messages(
+    tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    args, env, expected = _broken_inputs(tmp_path)[case]
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    run = guidedcot(*args, data=shared_data)
+    refused(run, expected)
+    assert "internal error" not in run.stderr
+
+
+@pytest.mark.slow
+def test_evaluate_and_predict_refuse_an_earlier_run_in_out_unless_asked(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    out = tmp_path / "run"
+    base = ["--methods", "standard", "--dataset", "hotpotqa:dev[0:1]", "--reader", "smollm2", "--out", str(out),
+            "--set", f"cache={tmp_path / 'cache.sqlite'}"]  # fmt: skip
+    first = guidedcot("evaluate", *base, data=shared_data)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (out / "mine.txt").write_text("an earlier file\n")
+    refused(
+        guidedcot("evaluate", *base, data=shared_data), f"--out {out} holds a finished run", "--overwrite"
+    )
+    refused(guidedcot("predict", *base, data=shared_data), f"--out {out} holds a finished run (metrics.json)")
+    refused(guidedcot("evaluate", *base, "--limit", "2", data=shared_data), "holds a finished run")
+    (out / "metrics.json").unlink()  # killed before the end: the same settings go on, others do not
+    refused(
+        guidedcot("evaluate", *base, "--limit", "2", data=shared_data), "an unfinished run of other settings"
+    )
+    again = guidedcot("evaluate", *base, data=shared_data)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (out / "mine.txt").exists()
+    replaced = guidedcot("predict", *base, "--overwrite", data=shared_data)
+    assert replaced.returncode == 0, replaced.stderr[-2000:]
+    assert (
+        not (out / "mine.txt").exists()
+        and not (out / "metrics.json").exists()
+        and (out / "run.json").exists()
+    )

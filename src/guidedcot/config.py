@@ -121,6 +121,11 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return _plain(dataclasses.asdict(config))
 
 
+def config_yaml(config: Any) -> str:
+    """The resolved config as the YAML a run folder's ``config.yaml`` holds (reusable with --config)."""
+    return yaml.safe_dump(config_to_dict(config), sort_keys=False)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

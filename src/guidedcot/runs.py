@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,35 @@ def refuse_unasked_resume(out: Path, last_checkpoint: Path | None, resume: bool)
         raise GuidedCotError(
             f"{out} already holds checkpoints (last: {last_checkpoint.name}); pass --resume to continue, "
             "or choose another --out (nothing is deleted)"
+        )
+
+
+FINISHED_ANSWER_RUN = ("metrics.json", "run.json")  # what a finished evaluate / predict run leaves
+
+
+def claim_answer_folder(out: Path, settings: str, *, overwrite: bool) -> None:
+    """``evaluate`` / ``predict``: a folder with an earlier run's ``config.yaml`` is used again only for
+    the same unfinished run (a killed run started again; the generation cache makes that cheap). A
+    finished run of either command or one of other ``settings`` (config.yaml text) is refused unless
+    ``overwrite``, which first removes that earlier run's files."""
+    check_run_folder(out)
+    written = out / "config.yaml"
+    if not written.is_file():
+        return
+    finished = next((name for name in FINISHED_ANSWER_RUN if (out / name).exists()), None)
+    same = written.read_text(encoding="utf-8", errors="replace") == settings
+    if overwrite:
+        for entry in out.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        return
+    if finished:
+        raise GuidedCotError(
+            f"--out {out} holds a finished run ({finished}): pass --overwrite to replace it, or choose another --out"
+        )
+    if not same:
+        raise GuidedCotError(
+            f"--out {out} holds an unfinished run of other settings (its config.yaml differs): pass --overwrite "
+            "to replace it, or choose another --out"
         )
 
 

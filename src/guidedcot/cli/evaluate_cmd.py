@@ -12,13 +12,14 @@ import typer
 from guidedcot.cli.answering import apply_options, load_models
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
 from guidedcot.cli.studies import summary_table
-from guidedcot.config import load_config
+from guidedcot.config import config_yaml, load_config
 from guidedcot.data.selection import check_selections, data_root_for
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods
 from guidedcot.llm import CachedLanguageModel
 from guidedcot.llm.factory import token_counter
 from guidedcot.report import evaluate_to_folder
 from guidedcot.report.markdown import pct
+from guidedcot.runs import claim_answer_folder
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ def evaluate_command(
             "--aspects", help="Also judge every rationale on the eight quality aspects (reader as judge)."
         ),
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the finished run (or another run's files) in --out.")
+    ] = False,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
@@ -66,6 +70,7 @@ def evaluate_command(
         settings.aspects = True
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    claim_answer_folder(out_dir, config_yaml(settings), overwrite=overwrite)
     data_root = data_root_for(settings.data_dir, settings.datasets)
     check_selections(
         settings.datasets,

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from guidedcot.cli.answering import apply_options, load_models
 from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
-from guidedcot.config import load_config
+from guidedcot.config import config_yaml, load_config
 from guidedcot.data.selection import data_root_for, select_examples
 from guidedcot.errors import GuidedCotError
 from guidedcot.evaluate import EvaluateConfig, parse_methods, summarize
@@ -22,6 +22,7 @@ from guidedcot.llm.factory import token_counter
 from guidedcot.predict import predict_to_folder, read_submission, score_submission
 from guidedcot.predict.runner import select_selections
 from guidedcot.report.markdown import pct
+from guidedcot.runs import claim_answer_folder
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ def predict_command(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")
     ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the finished run (or another run's files) in --out.")
+    ] = False,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
@@ -73,6 +77,7 @@ def predict_command(
         )
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/predict-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    claim_answer_folder(out_dir, config_yaml(settings), overwrite=overwrite)
     data_root = data_root_for(settings.data_dir, settings.datasets)
     select_selections(settings, data_root)  # every file checked before a model loads
     reader_model, student_model = load_models(settings, methods_parsed)

@@ -122,6 +122,10 @@ class TeacherStore:
 def read_manifest(path: Path | str) -> dict[str, Any]:
     """The manifest of the store at ``path``."""
     manifest_path = Path(path) / "manifest.json"
+    if Path(path).exists() and not Path(path).is_dir():
+        raise DataError(
+            path, "a file, not a teacher store (a folder with manifest.json and rationales.jsonl)"
+        )
     try:
         return json.loads(manifest_path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -40,7 +41,9 @@ def max_bytes_from_env() -> int | None:
     try:
         megabytes = float(raw)
     except ValueError:
-        raise GuidedCotError(f"${MAX_MB_ENV}={raw!r}: expected a number of megabytes (0: no bound)") from None
+        megabytes = math.nan
+    if not math.isfinite(megabytes) or megabytes < 0:
+        raise GuidedCotError(f"${MAX_MB_ENV}={raw[:40]!r}: expected a number of megabytes >= 0 (0: no bound)")
     return int(megabytes * (1 << 20)) if megabytes > 0 else None
 
 
@@ -67,10 +70,19 @@ class GenerationCache:
         self.evictions = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        if self.path.is_dir():
+            raise GuidedCotError(f"generation cache {self.path} is a folder: the cache is one SQLite file")
         self._connection = sqlite3.connect(
             self.path, timeout=60, check_same_thread=False, isolation_level=None
         )
-        self._connection.execute("PRAGMA journal_mode=WAL")
+        try:
+            self._connection.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as error:
+            self._connection.close()
+            raise GuidedCotError(
+                f"generation cache {self.path} is not an SQLite file ({error}): name another file with "
+                "--set cache=PATH (or none), or remove this one"
+            ) from None
         self._connection.execute("PRAGMA synchronous=NORMAL")
         for table in _TABLES:
             self._connection.execute(

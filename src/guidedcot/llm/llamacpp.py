@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from guidedcot import defaults
+from guidedcot.errors import GuidedCotError
 from guidedcot.llm.openai_format import choice_body, option_logprobs, parse_response, request_body
 from guidedcot.llm.streaming import StreamChunk
 from guidedcot.llm.types import Generation, GenerationRequest, request_text
@@ -52,6 +53,24 @@ def server_params(
     return params
 
 
+def start_server(params: Any) -> Any:
+    """An xllamacpp Server of ``params``; a file llama.cpp cannot load is a user error naming it."""
+    import xllamacpp
+
+    path = Path(params.model.path)
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise GuidedCotError(f"{path} is not a GGUF file (it does not start with 'GGUF')")
+    try:
+        return xllamacpp.Server(params)
+    except RuntimeError as error:
+        raise GuidedCotError(
+            f"llama.cpp could not load {path} ({error}): a GGUF file of a kind llama.cpp does not read, a "
+            "cut-off download, or slots x n_ctx too large for this machine's memory"
+        ) from None
+
+
 def prefix_chains(requests: Sequence[GenerationRequest], share: float = 0.5) -> list[list[int]]:
     """Indices of ``requests`` cut into runs of consecutive requests whose prompt texts share at least
     ``share`` of the shorter one as a common prefix (the judge's aspects of one rationale, the k
@@ -82,8 +101,6 @@ class LlamaCppLanguageModel:
         n_threads: int | None = None,
         prefix_reuse: bool = True,
     ) -> None:
-        import xllamacpp
-
         params = server_params(
             gguf_path, n_ctx=n_ctx, n_parallel=n_parallel, n_threads=n_threads, prefix_reuse=prefix_reuse
         )
@@ -91,7 +108,7 @@ class LlamaCppLanguageModel:
         self._n_parallel = n_parallel
         self._identity = f"llamacpp:{identity}"
         logger.debug("loading %s into llama.cpp (%d slots of %d tokens)", gguf_path, n_parallel, n_ctx)
-        self._server = xllamacpp.Server(params)
+        self._server = start_server(params)
         self.prompt_tokens = 0
         self.cached_prompt_tokens = 0
 

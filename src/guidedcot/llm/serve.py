@@ -12,7 +12,8 @@ import sys
 import threading
 
 from guidedcot import defaults
-from guidedcot.llm.llamacpp import server_params
+from guidedcot.errors import GuidedCotError
+from guidedcot.llm.llamacpp import server_params, start_server
 from guidedcot.models import resolve_model
 
 
@@ -29,8 +30,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="show llama.cpp's own log lines")
     args = parser.parse_args(argv)
 
-    import xllamacpp
-
     resolved = resolve_model(args.model, hf=False)
     if resolved.gguf_path is None:
         parser.error(f"{args.model} is not a GGUF model")
@@ -39,7 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     params.hostnames = [args.host]
     params.port = args.port
-    server = xllamacpp.Server(params)
+    try:
+        server = start_server(params)
+    except GuidedCotError as error:
+        parser.exit(2, f"error: {error}\n")
     address = server.listening_address
     if not address.startswith("http"):
         address = f"http://{address}"

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from guidedcot.errors import GuidedCotError
+
 
 def default_device() -> str:
     """``cuda`` where a GPU is visible, else ``cpu``."""
@@ -64,11 +66,16 @@ def load_hf_model(
 
     device = device or default_device()
     dtype = dtype or preferred_dtype(device)
-    config = AutoConfig.from_pretrained(path, revision=revision)
-    seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-    loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-    model = loader.from_pretrained(path, revision=revision, dtype=dtype).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
+    try:
+        config = AutoConfig.from_pretrained(path, revision=revision)
+        seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+        loader = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+        model = loader.from_pretrained(path, revision=revision, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
+    except (OSError, ValueError, KeyError) as error:  # a broken folder: transformers' own words, first line
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise GuidedCotError(f"cannot load the model {path}: {reason[:300]}") from error
+    model = model.to(device)
     ensure_pad_token(tokenizer)
     return LoadedModel(model, tokenizer, seq2seq, device, dtype)
 

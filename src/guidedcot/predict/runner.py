@@ -21,11 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from guidedcot import __version__
 from guidedcot.atomic import write_json_atomic, write_text_atomic
-from guidedcot.config import config_to_dict
+from guidedcot.config import config_yaml
 from guidedcot.data.context import TokenCounter
 from guidedcot.data.selection import Selection, check_gold, names_a_dataset, select_examples
 from guidedcot.errors import ConfigError
@@ -89,7 +87,7 @@ def predict_to_folder(
     selections = select_selections(config, data_dir)
     names = folder_names(config.datasets, selections)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_text_atomic(out_dir / "config.yaml", config_yaml(config))
     answered = answer_selections(
         config, selections, reader=reader, student=student, count_tokens=count_tokens, progress=progress
     )

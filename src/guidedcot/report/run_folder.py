@@ -13,10 +13,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from guidedcot.atomic import write_json_atomic, write_text_atomic
-from guidedcot.config import config_to_dict
+from guidedcot.config import config_yaml
 from guidedcot.data.context import TokenCounter
 from guidedcot.evaluate import EvaluateConfig, EvaluationResult, parse_methods, run_evaluation
 from guidedcot.llm.types import LanguageModel
@@ -41,7 +39,7 @@ def evaluate_to_folder(
 ) -> EvaluationResult:
     """Run the evaluation of ``config`` and write its run folder at ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_dir / "config.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_text_atomic(out_dir / "config.yaml", config_yaml(config))
     result = run_evaluation(
         config,
         reader=reader,
