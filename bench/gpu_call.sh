@@ -3,6 +3,8 @@
 #   bash bench/gpu_call.sh paths sft generate ddp     (carry .gpu and .whl; logs and JSON under $OUT)
 # rl: the RL loop alone (causal PPO / GRPO, seq2seq GRPO, a resume).
 # paths: the CUDA paths from the commands users type (distill train causal/seq2seq x full/LoRA, rl ppo/grpo)
+# profile: bench/gpu_profile.py rollout (kernel tables of a graphed decode step, two changes beside it);
+#   profile-sft: the same for one SFT variant (SFT_VARIANT, default pack+compile+chunk@128).
 # rollout: bench/gpu_rollout.py (RL's rollouts: generate vs StaticRollouts, speed and checks).
 # chunk: bench/gpu_sft.py with the chunked loss (check, then packed batches of 64-256 examples, Qwen2.5-0.5B).
 # sft: bench/gpu_sft.py; pack: packing (check, then throughput); t5: the same for T5-Large; generate: bench/gpu_generate.py; ddp: bench/gpu_sft.py on 1 and 2 GPUs.
@@ -121,6 +123,10 @@ for phase in "$@"; do
             pack+compile+chunk+flex@128 --out "$OUT/chunk.jsonl" ;;
     generate) run generate python3 bench/gpu_generate.py --out "$OUT/generate.jsonl" ;;
     rollout) run rollout python3 bench/gpu_rollout.py --out "$OUT/rollout.jsonl" ;;
+    profile) run profile python3 bench/gpu_profile.py rollout --variants ${PROFILE_VARIANTS:-0 1 2 3} --out "$OUT/profile.jsonl" ;;
+    rollout-checks) run rollout-checks python3 bench/gpu_rollout.py --parts checks --out "$OUT/rollout-checks.jsonl" ;;
+    profile-sft) CUDA_VISIBLE_DEVICES=0 run profile-sft python3 bench/gpu_profile.py sft --models qwen2.5-0.5b \
+                   --variant "${SFT_VARIANT:-pack+compile+chunk@128}" --out "$OUT/profile-sft.jsonl" ;;
     t5) CUDA_VISIBLE_DEVICES=0 run sft-t5 python3 bench/gpu_sft.py --models t5-large --variants stock before after --out "$OUT/sft.jsonl" ;;
     ddp)
       CUDA_VISIBLE_DEVICES=0 run ddp-1 python3 bench/gpu_sft.py --models smollm2-135m qwen2.5-0.5b --variants after --out "$OUT/ddp.jsonl"

@@ -203,6 +203,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(MEASURED))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--parts", nargs="+", choices=["checks", "speed"], default=["checks", "speed"])
     args = parser.parse_args()
     import torch
 
@@ -210,7 +211,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if DEVICE == "cuda" else DEVICE
     print(f"{name}: copy bandwidth {bandwidth / 1e12:.2f} TB/s", flush=True)
     for model in args.models:
-        for part in (checks, lambda m: speed(m, bandwidth, args.repeats)):
+        parts = {"checks": checks, "speed": lambda m: speed(m, bandwidth, args.repeats)}
+        for part in (parts[name] for name in args.parts):
             try:
                 results = part(model)
             except Exception as error:  # one part failing must not lose the others' figures

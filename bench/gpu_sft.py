@@ -120,7 +120,7 @@ class CountingCollator:
 
 def measure(
     name: str, variant: str, peak: float, steps: int, warmup: int, lengths: list[int], batch_scale: int = 1,
-    pack_tokens: int = 2048,
+    pack_tokens: int = 2048, callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     import torch
     from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast, Trainer, TrainerCallback
@@ -187,7 +187,13 @@ def measure(
                     counting.flops,
                 )
 
-    trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=counting, callbacks=[Clock()])
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        data_collator=counting,
+        callbacks=[Clock(), *(callbacks or [])],
+    )
     torch.cuda.reset_peak_memory_stats()
     trainer.train()
     seconds = marks["end"] - marks["start"]

@@ -581,3 +581,35 @@ def test_the_default_rl_folder_is_the_one_its_help_names(
     assert result.final_dir.resolve() == (tmp_path / "runs" / "rl" / "final").resolve()
     help_text = next(f for f in fields(RLConfig) if f.name == "out").metadata["help"]
     assert "runs/rl." in help_text and "timestamp" not in help_text
+
+
+@pytest.mark.parametrize("kernel", ["sdpa", "matmul"])
+def test_the_decode_attention_is_sdpa_for_one_query_token_of_grouped_heads(
+    kernel: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from guidedcot.rl import decode_attention
+    from guidedcot.rl.decode_attention import decode_sdpa_attention
+
+    monkeypatch.setattr(decode_attention, "KERNEL", kernel)
+    generator = torch.Generator().manual_seed(0)
+    module = SimpleNamespace(num_key_value_groups=3, is_causal=True)
+    query = torch.randn(2, 6, 1, 8, generator=generator)
+    key, value = torch.randn(2, 2, 10, 8, generator=generator), torch.randn(2, 2, 10, 8, generator=generator)
+    mask = torch.ones(2, 1, 1, 10, dtype=torch.bool)
+    mask[0, :, :, :4] = False  # a left-padded row
+    for attention_mask in (mask, None):
+        got, _ = decode_sdpa_attention(module, query, key, value, attention_mask, scaling=0.3)
+        expected, _ = sdpa_attention_forward(module, query, key, value, attention_mask, scaling=0.3)
+        assert got.shape == expected.shape == (2, 1, 6, 8)
+        torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+    # a prompt (several query tokens) goes to SDPA as it is
+    prompt = torch.randn(2, 6, 4, 8, generator=generator)
+    causal = torch.ones(2, 1, 4, 10, dtype=torch.bool)
+    torch.testing.assert_close(
+        decode_sdpa_attention(module, prompt, key, value, causal)[0],
+        sdpa_attention_forward(module, prompt, key, value, causal)[0],
+    )

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from guidedcot.models.hf import decoding_config, generate_with, stop_token_ids
+from guidedcot.rl.decode_attention import use_decode_attention
 from guidedcot.rl.policy import RolloutTensors, _distinct_prompts, _positions
 
 
@@ -84,6 +85,8 @@ class StaticRollouts:
         self.model = copy.deepcopy(policy).requires_grad_(False).eval()
         if dtype is not None:
             self.model.to(dtype)
+        if getattr(self.model.config, "_attn_implementation", None) == "sdpa":
+            use_decode_attention(self.model)  # each cache slot read once per step, not once per query head
         self.tokenizer, self.rows, self.max_new_tokens = tokenizer, rows, max_new_tokens
         self.max_prompt_tokens = max_prompt_tokens
         self.greedy = temperature == 0
