@@ -247,3 +247,42 @@ def test_sigterm_finishes_the_request_in_flight_then_exits(reader: dict[str, obj
         lines and lines[-1]["status"] == 200 and QUESTION not in log
     )  # no prompt text without --log-prompts
     assert Path(sys.executable).exists()
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports process ``pid`` listens on (its socket inodes matched in /proc/net/tcp*)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_an_embedded_reader_opens_no_port_that_answers_without_the_key(tmp_path: Path) -> None:
+    with running_guided_server("smollm2", tmp_path / "serve.log", f"api_key_env={KEY_ENV}") as (process, url):
+        own = int(url.rsplit(":", 1)[1].split("/")[0])
+        others = listening_ports(process.pid) - {own}
+        assert others, "llama.cpp in process listens on a port of its own (streaming reads it)"
+        body = {"model": "x", "messages": MESSAGES, "max_tokens": 4}
+        for port in others:
+            base = f"http://127.0.0.1:{port}"
+            assert httpx.post(f"{base}/v1/chat/completions", json=body, timeout=30).status_code == 401
+            assert httpx.post(f"{base}/completion", json={"prompt": "hi"}, timeout=30).status_code == 401
+            for path in ("/props", "/v1/models", "/slots"):
+                assert httpx.get(f"{base}{path}", timeout=30).status_code in (401, 404), path
+            wrong = {"Authorization": f"Bearer {KEY}"}  # the served key is not the reader's
+            assert (
+                httpx.post(f"{base}/v1/chat/completions", json=body, headers=wrong, timeout=30).status_code
+                == 401
+            )
+        streamed = httpx.post(f"{url}/chat/completions", json={**body, "stream": True},
+                              headers={"Authorization": f"Bearer {KEY}"}, timeout=120)  # fmt: skip
+        assert streamed.status_code == 200 and "data:" in streamed.text  # streaming still reads that port

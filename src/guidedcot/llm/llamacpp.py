@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +32,7 @@ def server_params(
     n_threads: int | None = None,
     prefix_reuse: bool = True,
     verbose: bool | None = None,
+    api_key: str | None = None,
 ) -> Any:
     """xllamacpp parameters for ``n_parallel`` slots of ``n_ctx`` tokens each on the CPU threads.
 
@@ -47,6 +49,8 @@ def server_params(
     params.cpuparams_batch.n_threads = threads
     params.cache_prompt = prefix_reuse
     params.warmup = False
+    if api_key:  # every HTTP request to this server then needs it (the in-process calls do not)
+        params.api_keys = [api_key]
     if verbose is None:
         verbose = logging.getLogger("guidedcot").isEnabledFor(logging.DEBUG)
     params.verbosity = 3 if verbose else 0
@@ -101,9 +105,13 @@ class LlamaCppLanguageModel:
         n_threads: int | None = None,
         prefix_reuse: bool = True,
     ) -> None:
+        # llama.cpp in process also listens on a 127.0.0.1 port (streaming reads it): a key of this
+        # process alone keeps every other local user off it
+        self._api_key = secrets.token_urlsafe(32)
         params = server_params(
-            gguf_path, n_ctx=n_ctx, n_parallel=n_parallel, n_threads=n_threads, prefix_reuse=prefix_reuse
-        )
+            gguf_path, n_ctx=n_ctx, n_parallel=n_parallel, n_threads=n_threads, prefix_reuse=prefix_reuse,
+            api_key=self._api_key,
+        )  # fmt: skip
         self._prefix_reuse = prefix_reuse
         self._n_parallel = n_parallel
         self._identity = f"llamacpp:{identity}"
@@ -168,7 +176,10 @@ class LlamaCppLanguageModel:
 
         address = self.listening_address
         base = address if address.startswith("http") else f"http://{address}"
-        return stream_endpoint(f"{base.rstrip('/')}/v1", request, extra={"cache_prompt": self._prefix_reuse})
+        return stream_endpoint(
+            f"{base.rstrip('/')}/v1", request, headers={"Authorization": f"Bearer {self._api_key}"},
+            extra={"cache_prompt": self._prefix_reuse},
+        )  # fmt: skip
 
     def choice_logprobs(
         self, requests: Sequence[GenerationRequest], options: Sequence[str]
