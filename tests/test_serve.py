@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -145,6 +146,27 @@ def test_bad_requests_get_clear_errors_and_the_server_keeps_serving(
         ).status_code
         == 200
     )
+
+
+def test_hostile_bodies_are_400s_and_a_bad_request_does_not_fail_its_batch_neighbours(
+    server: tuple[subprocess.Popen[str], str],
+) -> None:
+    url, auth = server[1], {"Authorization": f"Bearer {KEY}", "content-type": "application/json"}
+    deep = b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    huge_n = json.dumps({"messages": MESSAGES})[:-1].encode() + b', "n": ' + b"9" * 5000 + b"}"
+    surrogate = json.dumps(
+        {"messages": [{"role": "user", "content": f"Question: {QUESTION} \ud800"}]}
+    ).encode()
+    for body, param in ((deep, None), (huge_n, None), (surrogate, "question")):
+        response = httpx.post(f"{url}/chat/completions", content=body, headers=auth, timeout=60)
+        assert response.status_code == 400, response.text[:300]
+        assert response.json()["error"]["param"] == param
+    # 3 good requests sent together with the surrogate one (the fixture queues and batches 4): each good one answers
+    bodies = [json.dumps({"messages": MESSAGES, "seed": i}).encode() for i in range(3)] + [surrogate]
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(lambda b: httpx.post(f"{url}/chat/completions", content=b, headers=auth,
+                                                      timeout=300).status_code, bodies))  # fmt: skip
+    assert statuses == [200] * 3 + [400]
 
 
 def test_a_bounded_load_sees_only_answers_and_deliberate_429s(

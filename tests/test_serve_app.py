@@ -142,16 +142,40 @@ def test_a_stream_is_openai_server_sent_events(client: TestClient, n: int) -> No
         ({"guidedcot": {"question": 3}}, 400, "guidedcot.question"),
         ({"guidedcot": {"question": "q", "context": ["a"]}}, 400, "guidedcot.context"),
         ({"guidedcot": {"question": "q", "context": "x" * 100_001}}, 400, "context"),
+        ({"messages": [{"role": "user", "content": "Question: a\ud800 b\nContext:\nc"}]}, 400, "question"),
+        ({"guidedcot": {"question": "q", "context": "lone \udc00 half"}}, 400, "context"),
     ],
 )
 def test_bad_requests_get_a_400_that_names_the_field(
     client: TestClient, body: dict, status: int, param: str
 ) -> None:
-    response = client.post("/v1/chat/completions", json=body)
+    # the body as ASCII JSON: a lone surrogate travels as its \\u escape, as a client's JSON would send it
+    response = client.post("/v1/chat/completions", content=json.dumps(body).encode())
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert error["param"] == param and error["type"] == "invalid_request_error" and error["message"]
     assert client.post("/v1/chat/completions", json={"messages": [MESSAGE]}).status_code == 200
+
+
+def test_a_body_nested_too_deeply_or_with_a_huge_integer_is_a_400(client: TestClient) -> None:
+    deep = b'{"messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    huge = b'{"messages": [{"role": "user", "content": "Question: q"}], "n": ' + b"9" * 5000 + b"}"
+    for body, words in ((deep, "nested too deeply"), (huge, "cannot read")):
+        response = client.post("/v1/chat/completions", content=body)
+        assert response.status_code == 400 and words in response.json()["error"]["message"], response.text
+    assert client.post("/v1/chat/completions", json={"messages": [MESSAGE]}).status_code == 200
+
+
+def test_a_request_id_is_echoed_only_when_it_is_short_and_plain(client: TestClient) -> None:
+    for given, kept in (("ok-id_1.2:3", True), ("x" * 65, False), ("a<script>", False), ("a b", False)):
+        response = client.post(
+            "/v1/chat/completions", json={"messages": [MESSAGE]}, headers={"x-request-id": given}
+        )
+        assert response.status_code == 200
+        assert (response.json()["id"] == given) == kept and response.headers[
+            "x-request-id"
+        ] == response.json()["id"]
+        assert kept or response.json()["id"].startswith("chatcmpl-")
 
 
 def test_a_body_that_is_not_json_or_too_large(client: TestClient) -> None:
@@ -246,7 +270,7 @@ def test_n_over_one_samples_at_the_sc_temperature() -> None:
     assert parse_chat_request({"messages": [MESSAGE], "max_tokens": 500}, ServeConfig()).answer_tokens == 32
 
 
-def test_the_batcher_runs_concurrent_items_together_and_passes_failures_on() -> None:
+def test_the_batcher_runs_concurrent_items_together_and_fails_only_the_item_that_raises() -> None:
     seen: list[int] = []
     lock = threading.Lock()
 
@@ -271,4 +295,6 @@ def test_the_batcher_runs_concurrent_items_together_and_passes_failures_on() -> 
     first, second = asyncio.run(main())
     assert [b.output for b in first] == [i * 10 for i in range(10)]  # type: ignore[attr-defined]
     assert seen[:3] == [4, 4, 2] and max(b.batch_size for b in first) == 4  # type: ignore[attr-defined]
-    assert all(isinstance(r, ValueError) for r in second)
+    assert isinstance(second[0], ValueError)  # the bad item alone fails; its batch neighbour is answered
+    assert second[1].output == 50 and second[1].batch_size == 1  # type: ignore[union-attr]
+    assert seen[-3:] in ([2, 1, 1], [2, 1, 1][::-1])  # the batch of two, then each item alone

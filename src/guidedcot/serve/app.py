@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -69,11 +70,22 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await engine.stop()
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id(given: str | None) -> str:
+    """The client's ``x-request-id`` where it is 1-64 of ``A-Za-z0-9._:-`` (it is echoed in headers, ids
+    and logs), else a fresh ``chatcmpl-<uuid>``."""
+    if given is not None and _REQUEST_ID.fullmatch(given):
+        return given
+    return f"chatcmpl-{uuid.uuid4().hex}"
+
+
 def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """The route around ``handler``: the API key, OpenAI-shaped errors, the request id and its log line."""
 
     async def route(request: Request) -> Response:
-        record: dict[str, Any] = {"id": request.headers.get("x-request-id") or f"chatcmpl-{uuid.uuid4().hex}"}
+        record: dict[str, Any] = {"id": request_id(request.headers.get("x-request-id"))}
         record.update(path=request.url.path, started=time.perf_counter())
         try:
             _authorize(request, request.app.state.api_key)

@@ -61,7 +61,8 @@ class Batcher(Generic[In, Out]):
         self._tasks = []
 
     async def submit(self, item: In) -> Batched[Out]:
-        """Queue ``item`` and wait for its output (the exception of its batch, if that failed)."""
+        """Queue ``item`` and wait for its output, or the exception it raised (a batch that raises is run
+        again item by item, so the other items of the batch still get their outputs)."""
         future: asyncio.Future[Batched[Out]] = asyncio.get_running_loop().create_future()
         await self._queue.put((item, future))
         return await future
@@ -88,11 +89,32 @@ class Batcher(Generic[In, Out]):
             try:
                 outputs = await asyncio.to_thread(self._process, [item for item, _ in batch])
             except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
+                if len(batch) == 1:
+                    _fail(batch[0][1], error)
+                    continue
+                await self._one_by_one(batch)  # only the items that raise again fail
                 continue
             run_s = time.perf_counter() - started
             for (_, future), output in zip(batch, outputs, strict=True):
                 if not future.done():
                     future.set_result(Batched(output, run_s, len(batch)))
+
+    async def _one_by_one(self, batch: list[tuple[In, asyncio.Future[Batched[Out]]]]) -> None:
+        """A failed batch's items again, each alone and concurrently: one bad item fails only itself."""
+
+        async def alone(item: In, future: asyncio.Future[Batched[Out]]) -> None:
+            started = time.perf_counter()
+            try:
+                (output,) = await asyncio.to_thread(self._process, [item])
+            except Exception as error:
+                _fail(future, error)
+                return
+            if not future.done():
+                future.set_result(Batched(output, time.perf_counter() - started, 1))
+
+        await asyncio.gather(*(alone(item, future) for item, future in batch if not future.done()))
+
+
+def _fail(future: asyncio.Future[Batched[Out]], error: Exception) -> None:
+    if not future.done():
+        future.set_exception(error)

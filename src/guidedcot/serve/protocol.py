@@ -59,6 +59,9 @@ class ChatQuery:
     answer_tokens: int = 32
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def bad_request(param: str | None, message: str) -> ApiError:
     """A 400 naming the offending field."""
     return ApiError(400, message, param=param, code="invalid_value" if param else None)
@@ -70,6 +73,12 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise bad_request(None, f"the request body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise bad_request(None, "the request body is nested too deeply") from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise bad_request(
+            None, f"the request body holds a value JSON here cannot read: {str(error)[:120]}"
+        ) from None
     if not isinstance(body, dict):
         raise bad_request(None, f"the request body must be a JSON object, not {type(body).__name__}")
     return body
@@ -86,6 +95,9 @@ def parse_chat_request(body: dict[str, Any], settings: ServeConfig) -> ChatQuery
             "messages",
             "no question: send it in the last user message (after 'Question:') or in guidedcot.question",
         )
+    for name, text in (("question", question), ("context", context)):
+        if _SURROGATE.search(text):
+            raise bad_request(name, f"the {name} holds a lone UTF-16 surrogate (U+D800 to U+DFFF): not text")
     if len(question) > settings.max_question_chars:
         raise bad_request(
             "question",
