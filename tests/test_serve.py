@@ -67,7 +67,13 @@ def reader(reader_port: int) -> Iterator[dict[str, object]]:
 def server(
     reader: dict[str, object], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    settings = [f"api_key_env={KEY_ENV}", "max_queue=4", "max_batch=4", "reader.max_retries=1"]
+    settings = [
+        f"api_key_env={KEY_ENV}",
+        "max_queue=4",
+        "max_batch=4",
+        "reader.max_retries=1",
+        "body_timeout_s=2",
+    ]
     log = tmp_path_factory.mktemp("serve") / "serve.log"
     with running_guided_server(str(reader["url"]), log, *settings) as running:
         yield running
@@ -167,6 +173,34 @@ def test_hostile_bodies_are_400s_and_a_bad_request_does_not_fail_its_batch_neigh
         statuses = list(pool.map(lambda b: httpx.post(f"{url}/chat/completions", content=b, headers=auth,
                                                       timeout=300).status_code, bodies))  # fmt: skip
     assert statuses == [200] * 3 + [400]
+
+
+def test_a_body_shorter_than_its_content_length_gets_a_408_not_a_held_connection(
+    server: tuple[subprocess.Popen[str], str],
+) -> None:
+    host, port = server[1].split("//", 1)[1].split("/", 1)[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as connection:
+        connection.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: Bearer {KEY}\r\nContent-Length: 5000\r\n\r\n".encode()
+            + b'{"messages": ['
+        )  # and then nothing more: the server must give up on the body (body_timeout_s=2), not wait forever
+        reply = ""
+        while (
+            "}" not in reply.partition("\r\n\r\n")[2]
+        ):  # the headers and the JSON body, in however many pieces
+            piece = connection.recv(4096).decode(errors="replace")
+            if not piece:
+                break
+            reply += piece
+    assert reply.startswith("HTTP/1.1 408") and "body_timeout_s" in reply, reply[:300]
+    auth = {"Authorization": f"Bearer {KEY}"}
+    assert (
+        httpx.post(
+            f"{server[1]}/chat/completions", json={"messages": MESSAGES}, headers=auth, timeout=60
+        ).status_code
+        == 200
+    )
 
 
 def test_a_bounded_load_sees_only_answers_and_deliberate_429s(

@@ -7,6 +7,7 @@ only with ``log_prompts``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import json
@@ -115,7 +116,7 @@ async def chat_completions(request: Request, record: dict[str, Any]) -> Response
     """POST /v1/chat/completions: the student drafts, the reader answers (streamed or whole)."""
     engine: GuidedEngine = request.app.state.engine
     settings = engine.settings
-    body = parse_json(await _read_body(request, settings.max_body_bytes))
+    body = parse_json(await _read_body(request, settings.max_body_bytes, settings.body_timeout_s))
     query = parse_chat_request(body, settings)
     question = Question(id=record["id"], question=query.question, context=query.context)
     record.update(
@@ -273,7 +274,21 @@ def _authorize(request: Request, api_key: str | None) -> None:
         )
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, refused past ``limit`` bytes (413) or when it has not all come in ``timeout_s`` (408:
+    a Content-Length longer than what is sent would otherwise hold the connection open)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_limited(request, limit)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            f"the request body did not arrive within {timeout_s:g} s (body_timeout_s)",
+            code="body_timeout",
+        ) from None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(

@@ -72,6 +72,13 @@ class ServeConfig(Checked):
     max_body_bytes: int = field(
         default=1_000_000, metadata={"min": 1, "help": "Largest request body (413 beyond)."}
     )
+    body_timeout_s: float = field(
+        default=10.0,
+        metadata={
+            "above": 0,
+            "help": "Seconds a request body may take to arrive (408 beyond: a stalled client).",
+        },
+    )
     max_context_chars: int = field(
         default=100_000, metadata={"min": 1, "help": "Largest context, in characters."}
     )
