@@ -104,6 +104,24 @@ def test_a_bad_study_fails_naming_the_key(
     assert message in str(caught.value)
 
 
+def test_a_stage_may_set_a_nested_section(shared_data: Path, tmp_path: Path) -> None:
+    study = plan_of(
+        shared_data, tmp_path,
+        teacher={"datasets": ["hotpotqa:train"], "limit": 4, "prompts": {"cot": {"system": "Think twice."}}},
+        evaluate={"datasets": ["hotpotqa:dev[0:3]"], "methods": ["standard", "guided"],
+                  "prompts": {"guided": {"system": "Use the rationale."}}, "judge": {"aspects": ["factuality"]}},
+        reader={"model": "qwen2.5-coder-1.5b-instruct", "n_ctx": 4096},
+    )  # fmt: skip
+    plan = build_plan(study, shared_data)
+    teacher = plan.stage("teacher", "teacher").config
+    evaluation = next(s for s in plan.stages if s.kind == "evaluate").config
+    assert teacher.prompts.cot.system == "Think twice." and teacher.prompts.guided.system is None
+    assert evaluation.prompts.guided.system == "Use the rationale." and evaluation.judge.aspects == ["factuality"]
+    assert evaluation.reader.n_ctx == 4096 and teacher.teacher.n_ctx == 4096
+    with pytest.raises(ConfigError, match=r"unknown config key 'evaluate\.prompts\.guided\.sistem'"):
+        plan_of(shared_data, tmp_path, evaluate={"prompts": {"guided": {"sistem": "x"}}})
+
+
 def record(dataset: str, qid: str, method: str, em: float, **extra: object) -> PredictionRecord:
     return PredictionRecord(
         dataset=dataset, method=method, id=qid, type="bridge", question="q", gold=["a"], context="c",

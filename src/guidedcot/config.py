@@ -224,6 +224,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(f"config key {key!r} expects a mapping, got {shown(value)}")
         key_hint, value_hint = typing.get_args(hint) or (str, Any)
         return {_coerce(key_hint, k, key): _coerce(value_hint, v, f"{key}.{k}") for k, v in value.items()}
+    if hint is Any:  # checked where it is used (a study's stage section: against that stage's config)
+        return value
     if isinstance(value, dict):
         raise ConfigError(f"config key {key!r} is a value, not a section; got {shown(value)}")
     if origin in (list, tuple):
@@ -233,8 +235,6 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"config key {key!r} expects a list, got {shown(value)}")
         return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if hint is Any:
-        return value
     if hint is bool:
         if isinstance(value, bool):
             return value
