@@ -116,7 +116,9 @@ def test_a_stage_may_set_a_nested_section(shared_data: Path, tmp_path: Path) -> 
     teacher = plan.stage("teacher", "teacher").config
     evaluation = next(s for s in plan.stages if s.kind == "evaluate").config
     assert teacher.prompts.cot.system == "Think twice." and teacher.prompts.guided.system is None
-    assert evaluation.prompts.guided.system == "Use the rationale." and evaluation.judge.aspects == ["factuality"]
+    assert evaluation.prompts.guided.system == "Use the rationale." and evaluation.judge.aspects == [
+        "factuality"
+    ]
     assert evaluation.reader.n_ctx == 4096 and teacher.teacher.n_ctx == 4096
     with pytest.raises(ConfigError, match=r"unknown config key 'evaluate\.prompts\.guided\.sistem'"):
         plan_of(shared_data, tmp_path, evaluate={"prompts": {"guided": {"sistem": "x"}}})

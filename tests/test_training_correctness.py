@@ -22,6 +22,7 @@ from guidedcot.models.hf import decoding_config, generate_with, stop_token_ids
 from guidedcot.pipeline.requests import template_request
 from guidedcot.prompts import build_templates
 from guidedcot.rl import RLConfig, train_rl
+from guidedcot.rl.algorithms import algorithm_for
 from guidedcot.rl.core import explained_variance, ppo_advantages
 from guidedcot.rl.policy import PolicyModel, RolloutTensors
 from guidedcot.rl.rollout import StaticRollouts, _until_stop, decode_responses, sample_responses
@@ -289,7 +290,7 @@ def test_update_stops_its_epochs_early_past_the_target_kl(
     advantages = torch.tensor([[1.0], [-1.0], [1.0], [-1.0]]) * mask
     batch = StepBatch(rollout, old_logp, old_logp, None, advantages, None, mask)
     stats = update(policy.train(), optimizer, scheduler, Accelerator(cpu=True), batch, kl_coef=0.05, config=config,
-                   step=0)  # fmt: skip
+                   step=0, algorithm=algorithm_for(config))  # fmt: skip
     assert stats["epochs_run"] == epochs_run
     assert stats["approx_kl"] > 0 and math.isfinite(stats["policy_loss"])
 
@@ -613,3 +614,25 @@ def test_the_decode_attention_is_sdpa_for_one_query_token_of_grouped_heads(
         decode_sdpa_attention(module, prompt, key, value, causal)[0],
         sdpa_attention_forward(module, prompt, key, value, causal)[0],
     )
+
+
+def test_each_algo_is_an_object_with_its_critic_advantages_and_loss_term() -> None:
+    from guidedcot.rl.algorithms import PPO, GroupRelative
+    from guidedcot.rl.core import group_advantages
+
+    ppo, grpo, rloo = (algorithm_for(RLConfig(algo=a, group_size=2)) for a in ("ppo", "grpo", "rloo"))
+    assert isinstance(ppo, PPO) and ppo.value_head and not grpo.value_head and not rloo.value_head
+    assert isinstance(rloo, GroupRelative) and rloo.kind == "rloo" and rloo.group_size == 2
+    scores, mask = torch.tensor([1.0, 0.0, 0.5, 0.5]), torch.tensor([[1.0, 1.0, 0.0]] * 4)
+    kl = torch.zeros(4, 3)
+    advantages, returns = grpo.advantages(scores, kl, None, mask, 0.05)
+    torch.testing.assert_close(advantages, group_advantages(scores, 2, "grpo")[:, None] * mask)
+    assert returns is None
+    values = torch.zeros(4, 3)
+    advantages, returns = ppo.advantages(scores, kl, values, mask, 0.05)
+    assert returns is not None and returns.shape == (4, 3) and advantages.shape == (4, 3)
+    term, logged = ppo.loss_term(values, values, values + 0.1, values, returns, mask, 0.05)
+    assert set(logged) == {"value_loss", "value_clip_fraction"} and term.item() > 0
+    logp = torch.tensor([[-1.0, -2.0, 0.0]] * 4)
+    term, logged = grpo.loss_term(logp, logp - 0.5, None, None, None, mask, 0.05)
+    assert logged == {} and term.item() > 0  # k3 KL > 0 where the policy and the reference differ

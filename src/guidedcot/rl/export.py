@@ -10,6 +10,7 @@ from typing import Any
 
 from guidedcot.config import load_config
 from guidedcot.errors import GuidedCotError
+from guidedcot.rl.algorithms import algorithm_for
 from guidedcot.rl.analysis import read_metrics
 from guidedcot.rl.checkpoint import check_resumable, checkpoint_dirs, save_final
 from guidedcot.rl.config import RLConfig
@@ -69,7 +70,7 @@ def export_checkpoint(run: Path, checkpoint: Path, out: Path, evaluation: dict[s
     policy = PolicyModel(
         student.model,
         seq2seq=student.seq2seq,
-        with_value_head=config.algo == "ppo",
+        with_value_head=algorithm_for(config).value_head,
         temperature=config.temperature,
     )
     loaded = {

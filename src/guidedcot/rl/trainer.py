@@ -34,14 +34,13 @@ from guidedcot.models.hf import native_bf16
 from guidedcot.pipeline import Question
 from guidedcot.progress import ProgressHook
 from guidedcot.rewards import RewardSet
+from guidedcot.rl.algorithms import Algorithm, algorithm_for
 from guidedcot.rl.checkpoint import checkpoint_dirs, eval_steps, restore_state, save_final, save_state
 from guidedcot.rl.config import RLConfig
 from guidedcot.rl.core import (
     AdaptiveKLController,
     explained_variance,
-    group_advantages,
     kl_penalty,
-    ppo_advantages,
 )
 from guidedcot.rl.curves import plot_curves
 from guidedcot.rl.data import load_questions, step_indices
@@ -116,6 +115,7 @@ class RLRun:
     the training questions and their prompts, the reward, logs, and where it starts."""
 
     config: RLConfig
+    algorithm: Algorithm
     accelerator: Any
     bf16: bool
     policy: Any  # the prepared PolicyModel (DDP-wrapped with several processes)
@@ -206,7 +206,7 @@ class RLRun:
         policy, optimizer = accelerator.prepare(policy, optimizer)
         main = accelerator.is_main_process
         run = cls(
-            config=config, accelerator=accelerator, bf16=bf16, policy=policy,
+            config=config, algorithm=algorithm_for(config), accelerator=accelerator, bf16=bf16, policy=policy,
             reference=reference.to(accelerator.device) if reference is not None else None,
             optimizer=optimizer, scheduler=scheduler, kl_control=kl_control, tokenizer=tokenizer,
             seq2seq=seq2seq, questions=questions, prompts=student_prompts(tokenizer, config, questions, seq2seq=seq2seq),
@@ -284,7 +284,7 @@ def _policy_and_reference(config: RLConfig) -> tuple[PolicyModel, PolicyModel | 
     )
     student.model.config.use_cache = True
     policy = PolicyModel(
-        student.model, seq2seq=student.seq2seq, with_value_head=config.algo == "ppo",
+        student.model, seq2seq=student.seq2seq, with_value_head=algorithm_for(config).value_head,
         temperature=config.temperature,
     )  # fmt: skip
     reference = None
@@ -332,21 +332,13 @@ def run_step(run: RLRun, step: int) -> dict[str, Any]:
         ref_logp = reference_logprobs(policy, run.reference, rollout)
     mask = rollout.response_mask.float()
     kl = kl_penalty(old_logp, ref_logp, "k1") * mask
-    returns = None
-    if config.algo == "ppo":
-        assert old_values is not None
-        advantages, returns = ppo_advantages(
-            scores, kl, old_values, mask, run.kl_control.value, gamma=config.gamma, lam=config.lam,
-            whiten_rewards=config.whiten_rewards,
-        )  # fmt: skip
-    else:
-        advantages = group_advantages(scores, config.group_size, config.algo)[:, None] * mask  # type: ignore[arg-type]
+    advantages, returns = run.algorithm.advantages(scores, kl, old_values, mask, run.kl_control.value)
     batch = StepBatch(rollout, old_logp, ref_logp, old_values, advantages, returns, mask)
     with timer("update"), run.autocast():
         policy.train()
         stats = update(
             run.policy, run.optimizer, run.scheduler, accelerator, batch, kl_coef=run.kl_control.value,
-            config=config, step=step,
+            config=config, step=step, algorithm=run.algorithm,
         )  # fmt: skip
     seq_kl = (kl.sum(dim=1)).mean().item()
     run.kl_control.update(

@@ -1,5 +1,5 @@
 """A step's optimisation: the reference's log-probabilities, the order of the minibatches, and
-``epochs_per_step`` passes of clipped-surrogate updates (PPO's value loss, or GRPO / RLOO's KL term)."""
+``epochs_per_step`` passes of clipped-surrogate updates plus the algorithm's term (`guidedcot.rl.algorithms`)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from typing import Any
 import torch
 
 from guidedcot.llm.types import stable_seed
+from guidedcot.rl.algorithms import Algorithm
 from guidedcot.rl.config import RLConfig
-from guidedcot.rl.core import kl_penalty, masked_mean, policy_loss, value_loss
+from guidedcot.rl.core import masked_mean, policy_loss
 from guidedcot.rl.policy import PolicyModel, RolloutTensors
 
 
@@ -52,9 +53,10 @@ class StepBatch:
 
 def update(
     policy: Any, optimizer: Any, scheduler: Any, accelerator: Any, batch: StepBatch, *, kl_coef: float,
-    config: RLConfig, step: int,
+    config: RLConfig, step: int, algorithm: Algorithm,
 ) -> dict[str, float]:  # fmt: skip
-    """``epochs_per_step`` passes of minibatch updates; stops early past 1.5 x ``target_kl``."""
+    """``epochs_per_step`` passes of minibatch updates of the clipped surrogate plus ``algorithm``'s own
+    term; stops early past 1.5 x ``target_kl``."""
     mask, old_logp, ref_logp = batch.mask, batch.old_logp, batch.ref_logp
     old_values, advantages, returns = batch.old_values, batch.advantages, batch.returns
     rows = mask.shape[0]
@@ -70,18 +72,13 @@ def update(
             logp, entropy, values = policy(**minibatch.as_kwargs())
             m = mask[index]
             stats = policy_loss(logp, old_logp[index], advantages[index], m, config.clip_range)
-            loss = stats.loss
-            if config.algo == "ppo":
-                assert values is not None and old_values is not None and returns is not None
-                v_loss, v_clip = value_loss(
-                    values, old_values[index], returns[index], m, config.value_clip_range
-                )
-                loss = loss + config.value_coef * v_loss
-                sums.setdefault("value_loss", []).append(v_loss.item())
-                sums.setdefault("value_clip_fraction", []).append(v_clip)
-            else:
-                kl_term = masked_mean(kl_penalty(logp, ref_logp[index], "k3"), m)
-                loss = loss + kl_coef * kl_term
+            term, logged = algorithm.loss_term(
+                logp, ref_logp[index], values, old_values[index] if old_values is not None else None,
+                returns[index] if returns is not None else None, m, kl_coef,
+            )  # fmt: skip
+            loss = stats.loss + term
+            for name, value in logged.items():
+                sums.setdefault(name, []).append(value)
             accelerator.backward(loss)
             if config.max_grad_norm:
                 accelerator.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
