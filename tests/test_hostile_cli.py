@@ -157,3 +157,15 @@ def test_evaluate_and_predict_refuse_an_earlier_run_in_out_unless_asked(
         and not (out / "metrics.json").exists()
         and (out / "run.json").exists()
     )
+
+
+def test_jsonl_is_written_as_utf8_and_read_back_whatever_its_strings_hold(tmp_path: Path) -> None:
+    from guidedcot import jsonl
+
+    path = tmp_path / "records.jsonl"
+    records = [{"text": "Zürich\u2028line\u0085two"}, {"text": "lone \ud800 half"}, {"n": 1}]
+    jsonl.append(path, records[:2])
+    jsonl.append(path, records[2:])
+    jsonl.append(path, [])
+    assert "Zürich" in path.read_text(encoding="utf-8")  # UTF-8, not escapes
+    assert [value for _, value in jsonl.read_objects(path)] == records

@@ -1,10 +1,13 @@
-"""JSON Lines, read one way everywhere: lines end at ``\\n`` alone (a raw U+2028, U+0085 or form feed
-inside a string is text, as JSON allows, not a line end as ``str.splitlines`` would make it)."""
+"""JSON Lines, read and written one way everywhere: lines end at ``\\n`` alone (a raw U+2028, U+0085 or
+form feed inside a string is text, as JSON allows, not a line end as ``str.splitlines`` would make it);
+written as UTF-8 text (no ASCII escapes), appended whole and fsynced, so a killed writer leaves at
+most one cut last line, which the readers of growing files drop."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +45,29 @@ def read_objects(path: Path, *, tolerate_cut_end: bool = False) -> list[tuple[in
             raise DataError(path, f"expected a JSON object, got {type(value).__name__}", line=number)
         objects.append((number, value))
     return objects
+
+
+def dumps(objects: Iterable[Any]) -> str:
+    """The JSONL text of ``objects`` (JSON values), one line each; a line holding a lone surrogate (not
+    UTF-8) is written with ASCII escapes instead."""
+    return "".join(_line(value) for value in objects)
+
+
+def _line(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value)
+    return text + "\n"
+
+
+def append(path: Path, objects: Iterable[Any]) -> None:
+    """Append ``objects`` to ``path`` in one write, flushed and fsynced (a kill keeps every line before)."""
+    text = dumps(objects)
+    if not text:
+        return
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())

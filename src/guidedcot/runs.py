@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from guidedcot import jsonl
 from guidedcot.errors import GuidedCotError
 from guidedcot.jsonl import lines
 
@@ -109,7 +109,7 @@ class MetricsLog:
                 if record["step"] <= keep_through:
                     kept.append(record)
             self.records = kept
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+            self.path.write_text(jsonl.dumps(kept), encoding="utf-8")
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(out / logs))
@@ -119,10 +119,7 @@ class MetricsLog:
         if not self.enabled:
             return
         self.records.append(record)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        jsonl.append(self.path, [record])
         for key, value in record.items():
             if isinstance(value, int | float) and key != "step":
                 self.writer.add_scalar(key, value, record["step"])  # type: ignore[union-attr]

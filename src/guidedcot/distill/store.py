@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guidedcot import jsonl
 from guidedcot.atomic import write_json_atomic
 from guidedcot.errors import DataError, GuidedCotError
 
@@ -91,11 +91,7 @@ class TeacherStore:
         """Append whole records (one write, fsync), then rewrite the manifest with new counts."""
         new = list(records)
         if new:
-            text = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in new)
-            with self.records_path.open("a", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
+            jsonl.append(self.records_path, [asdict(r) for r in new])
             self.records += new
         self.write_manifest(datasets)
 

@@ -14,7 +14,6 @@ goes through the generation cache, so a killed run started again recomputes noth
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from guidedcot.data.selection import Selection, check_gold, names_a_dataset, sel
 from guidedcot.errors import ConfigError
 from guidedcot.evaluate import EvaluateConfig, PredictionRecord
 from guidedcot.evaluate.runner import answer_selections
+from guidedcot.jsonl import dumps as jsonl_text
 from guidedcot.llm.types import LanguageModel
 from guidedcot.predict.submission import SUBMISSION_NAME, write_submission
 from guidedcot.progress import ProgressHook
@@ -66,8 +66,7 @@ def write_submissions(
         target = out_dir / folder / method
         path = write_submission(target / SUBMISSION_NAME, layout, {r.id: r.answer for r in group})
         if jsonl:
-            lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in group)
-            write_text_atomic(target / "predictions.jsonl", lines)
+            write_text_atomic(target / "predictions.jsonl", jsonl_text(r.to_json() for r in group))
         written[(folder, method)] = path
     return written
 

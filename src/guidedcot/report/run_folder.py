@@ -7,12 +7,12 @@ says what it was), runs the evaluation, then writes every output atomically.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from guidedcot import jsonl
 from guidedcot.atomic import write_json_atomic, write_text_atomic
 from guidedcot.config import config_yaml
 from guidedcot.data.context import TokenCounter
@@ -67,8 +67,7 @@ def write_run_folder(
 ) -> None:
     """Write predictions, metrics, the Markdown and HTML reports and the chart of ``result``."""
     records, summary, templates = result.records, result.summary, result.templates
-    lines = "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in records)
-    write_text_atomic(out_dir / "predictions.jsonl", lines)
+    write_text_atomic(out_dir / "predictions.jsonl", jsonl.dumps(r.to_json() for r in records))
     uses_student = any(m.uses_student for m in parse_methods(config))
     facts = {
         "reader": reader.identity,

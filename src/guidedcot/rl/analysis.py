@@ -6,12 +6,12 @@ differences with 95% bootstrap intervals; `guidedcot rl compare` and `guidedcot 
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from guidedcot import jsonl
 from guidedcot.errors import GuidedCotError
 from guidedcot.evaluate.stats import bootstrap_ci
 from guidedcot.jsonl import lines
@@ -36,10 +36,7 @@ def read_probe_records(path: Path) -> list[ProbeRecord]:
 def append_probe_record(path: Path, record: ProbeRecord) -> None:
     """Append one record to ``path``, flushed and fsynced (a killed probe keeps every finished student)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record.as_json()) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    jsonl.append(path, [record.as_json()])
 
 
 def per_question(record: ProbeRecord, component: str | None) -> list[float]:
