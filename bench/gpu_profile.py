@@ -85,26 +85,17 @@ def summarise(kernels: dict[str, tuple[float, int]], steps: int, top: int = 12) 
     }
 
 
-def exponential_step(sampler: Any) -> Any:
-    """A `StaticRollouts._step` that samples by an exponential race instead of ``multinomial``."""
+def exponential_choice(sampler: Any) -> Any:
+    """A `StaticRollouts._choose` that samples by an exponential race instead of ``multinomial``."""
     import torch
 
-    def step() -> None:
-        logits = sampler.forward(sampler.token, sampler.position, sampler.mask)
+    def choose(logits: Any) -> Any:
         for warp in sampler.warpers:
             logits = warp(sampler.response, logits)
         probs = torch.softmax(logits, dim=-1)
-        chosen = probs.div_(torch.empty_like(probs).exponential_()).argmax(dim=-1)
-        chosen = torch.where(sampler.finished, sampler.pads, chosen)
-        sampler.response.index_copy_(1, sampler.t, chosen[:, None])
-        sampler.finished |= torch.isin(chosen, sampler.stop_ids)
-        sampler.token.copy_(chosen[:, None])
-        sampler.position += 1
-        sampler.mask.scatter_(1, sampler.opens, 1)
-        sampler.opens += 1
-        sampler.t += 1
+        return probs.div_(torch.empty_like(probs).exponential_()).argmax(dim=-1)
 
-    return step
+    return choose
 
 
 def profile_steps(sampler: Any, prompts: list[list[int]], *, replay: bool) -> dict[str, Any]:
@@ -152,7 +143,7 @@ def rollout(name: str, bandwidth: float, repeats: int, variants: list[str]) -> l
         if "matmul" in variant:
             decode_attention.KERNEL = "matmul"  # read at trace time: this sampler's compiled step keeps it
         if "exponential" in variant:
-            sampler._step = exponential_step(sampler)
+            sampler._choose = exponential_choice(sampler)
         sampler.sample(prompts, generator_seed=1)  # compile and capture
         decode_attention.KERNEL = "sdpa"
         return sampler

@@ -134,15 +134,17 @@ class StaticRollouts:
         )
         return out.logits[:, -1, :].float()
 
-    def _step(self) -> None:
-        """One decode step on the state buffers: sample every row's next token, record it, advance."""
-        logits = self.forward(self.token, self.position, self.mask)
+    def _choose(self, logits: torch.Tensor) -> torch.Tensor:
+        """Every row's next token from its float32 logits: greedy, or sampled as ``generate`` samples."""
         if self.greedy:
-            chosen = logits.argmax(dim=-1)
-        else:
-            for warp in self.warpers:
-                logits = warp(self.response, logits)
-            chosen = torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1).squeeze(1)
+            return logits.argmax(dim=-1)
+        for warp in self.warpers:
+            logits = warp(self.response, logits)
+        return torch.multinomial(torch.softmax(logits, dim=-1), num_samples=1).squeeze(1)
+
+    def _step(self) -> None:
+        """One decode step on the state buffers: choose every row's next token, record it, advance."""
+        chosen = self._choose(self.forward(self.token, self.position, self.mask))
         chosen = torch.where(self.finished, self.pads, chosen)
         self.response.index_copy_(1, self.t, chosen[:, None])
         self.finished |= torch.isin(chosen, self.stop_ids)
