@@ -123,7 +123,7 @@ for phase in "$@"; do
             pack+compile+chunk+flex@128 --out "$OUT/chunk.jsonl" ;;
     generate) run generate python3 bench/gpu_generate.py --out "$OUT/generate.jsonl" ;;
     rollout) run rollout python3 bench/gpu_rollout.py --out "$OUT/rollout.jsonl" ;;
-    profile) run profile python3 bench/gpu_profile.py rollout --variants ${PROFILE_VARIANTS:-0 1 2 3} --out "$OUT/profile.jsonl" ;;
+    profile) run profile python3 bench/gpu_profile.py rollout --models ${PROFILE_MODELS:-smollm2-135m qwen2.5-0.5b} --variants ${PROFILE_VARIANTS:-0 1 2 3} --out "$OUT/profile.jsonl" ;;
     rollout-checks) run rollout-checks python3 bench/gpu_rollout.py --parts checks --out "$OUT/rollout-checks.jsonl" ;;
     profile-sft) CUDA_VISIBLE_DEVICES=0 run profile-sft python3 bench/gpu_profile.py sft --models qwen2.5-0.5b \
                    --variant "${SFT_VARIANT:-pack+compile+chunk@128}" --out "$OUT/profile-sft.jsonl" ;;
