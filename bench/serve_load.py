@@ -31,7 +31,7 @@ from guidedcot.data.discovery import resolve_data_dir
 from guidedcot.data.selection import select_examples
 from guidedcot.llm.config import ModelConfig
 from guidedcot.llm.factory import build_backend
-from guidedcot.pipeline import Answerer, Decoding, Question
+from guidedcot.pipeline import Answerer, Question, TokenLimits
 from guidedcot.prompts import build_templates
 
 
@@ -87,7 +87,16 @@ def main() -> None:
     ]
     folder = Path(tempfile.mkdtemp(prefix="serve-load-"))
     reader_process, reader_url = start(
-        [sys.executable, "-m", "guidedcot.llm.serve", "smollm2", "--n-ctx", "2048", "--n-parallel", "4"],
+        [
+            sys.executable,
+            "-m",
+            "guidedcot.llm.llamacpp_server",
+            "smollm2",
+            "--n-ctx",
+            "2048",
+            "--n-parallel",
+            "4",
+        ],
         folder / "reader.log",
     )
     results: dict[str, dict[str, object]] = {}
@@ -97,7 +106,7 @@ def main() -> None:
             reader=build_backend(reader_settings),
             templates=build_templates(),
             student=build_backend(ModelConfig(model="smollm2", backend="transformers")),
-            decoding=Decoding(rationale_tokens=args.rationale_tokens),
+            limits=TokenLimits(rationale_tokens=args.rationale_tokens),
         )
         student_lock = threading.Lock()
 

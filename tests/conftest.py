@@ -60,7 +60,7 @@ def running_llama_server(
     model: str = "smollm2", n_ctx: int = 2048, n_parallel: int = 2, port: int = 0
 ) -> contextlib.AbstractContextManager[tuple[subprocess.Popen[str], str]]:
     """A real llama.cpp OpenAI-compatible server process on 127.0.0.1: (process, /v1 URL)."""
-    args = [sys.executable, "-m", "guidedcot.llm.serve", model, "--n-ctx", str(n_ctx),
+    args = [sys.executable, "-m", "guidedcot.llm.llamacpp_server", model, "--n-ctx", str(n_ctx),
             "--n-parallel", str(n_parallel), "--port", str(port)]  # fmt: skip
     return running_url_process(args, wait_s=30)
 

@@ -19,7 +19,7 @@ from guidedcot.evaluate.config import EvaluateConfig
 from guidedcot.evaluate.records import PredictionRecord, score
 from guidedcot.evaluate.summary import Summary, summarize
 from guidedcot.llm.types import LanguageModel
-from guidedcot.pipeline import Answerer, Decoding, Method, Question
+from guidedcot.pipeline import Answerer, Method, Question, TokenLimits
 from guidedcot.progress import ProgressHook
 from guidedcot.prompts import PromptTemplate, build_templates
 from guidedcot.rewards import AspectJudge
@@ -109,7 +109,7 @@ def answer_selections(
         reader=reader,
         student=student,
         templates=templates,
-        decoding=Decoding(config.answer_tokens, config.cot_tokens, config.rationale_tokens, config.seed),
+        limits=TokenLimits(config.answer_tokens, config.cot_tokens, config.rationale_tokens, config.seed),
     )
     judge = AspectJudge(reader, config.judge, seed=config.seed) if config.aspects else None
     total = sum(len(s.examples) for s in selections) * len(methods)

@@ -2,24 +2,24 @@
 
 from guidedcot.pipeline.methods import (
     Answerer,
-    Decoding,
     Method,
     MethodAnswer,
     MethodKind,
     Question,
     Reading,
+    TokenLimits,
 )
 from guidedcot.pipeline.requests import template_request
 from guidedcot.pipeline.voting import majority_vote
 
 __all__ = [
     "Answerer",
-    "Decoding",
     "Method",
     "MethodAnswer",
     "MethodKind",
     "Question",
     "Reading",
+    "TokenLimits",
     "majority_vote",
     "template_request",
 ]

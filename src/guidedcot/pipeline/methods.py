@@ -112,8 +112,8 @@ class Reading:
 
 
 @dataclass(frozen=True)
-class Decoding:
-    """Token limits of each generation a method makes."""
+class TokenLimits:
+    """Token limits of each generation a method makes, and the seed of its sampled ones."""
 
     answer_tokens: int = 32
     cot_tokens: int = 256
@@ -128,7 +128,7 @@ class Answerer:
     reader: LanguageModel
     templates: Mapping[str, PromptTemplate]
     student: LanguageModel | None = None
-    decoding: Decoding = field(default_factory=Decoding)
+    limits: TokenLimits = field(default_factory=TokenLimits)
 
     def run(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
         """Answer every question with ``method``; all its calls go to each model as one batch."""
@@ -149,7 +149,7 @@ class Answerer:
                 max_new_tokens=max_new_tokens,
                 temperature=method.temperature,
                 sample_index=sample,
-                seed=self.decoding.seed,
+                seed=self.limits.seed,
             )
             for q in questions
             for sample in range(method.samples)
@@ -175,10 +175,10 @@ class Answerer:
             template_request(
                 self.templates["student"],
                 {"question": q.question, "context": q.context},
-                max_new_tokens=self.decoding.rationale_tokens,
+                max_new_tokens=self.limits.rationale_tokens,
                 temperature=t,
                 sample_index=sample,
-                seed=self.decoding.seed,
+                seed=self.limits.seed,
             )
             for q, n, t in zip(questions, counts, temperatures, strict=True)
             for sample in range(n)
@@ -192,8 +192,8 @@ class Answerer:
         return template_request(
             self.templates["guided"],
             {"question": question.question, "context": question.context, "rationale": rationale},
-            max_new_tokens=self.decoding.answer_tokens,
-            seed=self.decoding.seed,
+            max_new_tokens=self.limits.answer_tokens,
+            seed=self.limits.seed,
         )
 
     def read_rationales(self, questions: Sequence[Question], rationales: Sequence[str]) -> list[Reading]:
@@ -212,7 +212,7 @@ class Answerer:
     def _standard(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
         started = time.perf_counter()
         results = self.reader.generate(
-            self._requests("standard", method, questions, self.decoding.answer_tokens)
+            self._requests("standard", method, questions, self.limits.answer_tokens)
         )
         reader_seconds = (time.perf_counter() - started) / len(questions)
         answers = []
@@ -225,7 +225,7 @@ class Answerer:
 
     def _cot(self, method: Method, questions: Sequence[Question]) -> list[MethodAnswer]:
         started = time.perf_counter()
-        results = self.reader.generate(self._requests("cot", method, questions, self.decoding.cot_tokens))
+        results = self.reader.generate(self._requests("cot", method, questions, self.limits.cot_tokens))
         reader_seconds = (time.perf_counter() - started) / len(questions)
         answers = []
         for question, outputs in zip(questions, self._per_question(results, method.samples), strict=True):

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from guidedcot.errors import ConfigError
 from guidedcot.llm.types import LanguageModel
 from guidedcot.metrics import best_exact_match, best_f1
-from guidedcot.pipeline import Answerer, Decoding, Method, MethodKind, Question
+from guidedcot.pipeline import Answerer, Method, MethodKind, Question, TokenLimits
 from guidedcot.prompts import PromptTemplate, build_templates
 from guidedcot.rewards.columns import read_columns
 
@@ -40,13 +40,13 @@ class TaskReward:
         *,
         metric: TaskMetric = "em",
         templates: Mapping[str, PromptTemplate] | None = None,
-        decoding: Decoding | None = None,
+        limits: TokenLimits | None = None,
     ) -> None:
         if metric not in TASK_METRICS:
             raise ConfigError(f"unknown task metric {metric!r}; choose from {', '.join(TASK_METRICS)}")
         self.metric = metric
         self.answerer = Answerer(
-            reader=reader, templates=templates or build_templates(), decoding=decoding or Decoding()
+            reader=reader, templates=templates or build_templates(), limits=limits or TokenLimits()
         )
         self.__name__ = f"task_{metric}"
         self._baseline: dict[tuple[str, str], float] = {}

@@ -9,7 +9,7 @@ from typing import Any
 from guidedcot.data.context import TokenCounter
 from guidedcot.llm.types import LanguageModel
 from guidedcot.metrics import best_exact_match
-from guidedcot.pipeline import Answerer, Decoding, Method, MethodKind, Question
+from guidedcot.pipeline import Answerer, Method, MethodKind, Question, TokenLimits
 from guidedcot.prompts import build_templates
 from guidedcot.rl.config import RLConfig
 from guidedcot.rl.data import load_questions
@@ -35,7 +35,7 @@ def evaluate_policy(
         )  # fmt: skip
         answerer = Answerer(
             reader=reader, student=student, templates=build_templates(config.prompts),
-            decoding=Decoding(rationale_tokens=config.rationale_tokens, seed=config.seed),
+            limits=TokenLimits(rationale_tokens=config.rationale_tokens, seed=config.seed),
         )  # fmt: skip
         answers = answerer.run(
             Method(MethodKind.GUIDED), [Question(q.id, q.question, q.context) for q in questions]

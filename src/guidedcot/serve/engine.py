@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from guidedcot.llm.streaming import StreamChunk, stream_generation
 from guidedcot.llm.types import Generation, GenerationRequest, LanguageModel
-from guidedcot.pipeline import Answerer, Decoding, Question
+from guidedcot.pipeline import Answerer, Question, TokenLimits
 from guidedcot.pipeline.voting import majority_vote
 from guidedcot.prompts import PromptTemplate, extract_answer
 from guidedcot.serve.batching import Batched, Batcher
@@ -37,7 +37,7 @@ class Drafts:
 
 
 @dataclass(frozen=True)
-class Reading:
+class ReaderStageResult:
     """A request's reader outputs from the reader stage, and the answer they give."""
 
     outputs: list[Generation]
@@ -68,7 +68,7 @@ class GuidedEngine:
             reader=reader,
             templates=templates,
             student=student,
-            decoding=Decoding(
+            limits=TokenLimits(
                 answer_tokens=settings.answer_tokens,
                 rationale_tokens=settings.rationale_tokens,
                 seed=settings.seed,
@@ -120,14 +120,14 @@ class GuidedEngine:
             ) from error
         return Drafts(done.output, done.run_s, done.batch_size)
 
-    async def read(self, question: Question, query: ChatQuery, drafts: Drafts) -> Reading:
+    async def read(self, question: Question, query: ChatQuery, drafts: Drafts) -> ReaderStageResult:
         """The reader's answer from each rationale (a 502 naming the reader if it fails)."""
         try:
             done = await self._reader_stage.submit((question, query, drafts.texts))
         except Exception as error:
             raise reader_error(self.reader, error) from error
         answers = [extract_answer(g.text, question.question) for g in done.output]
-        return Reading(done.output, answers, done.run_s, done.batch_size)
+        return ReaderStageResult(done.output, answers, done.run_s, done.batch_size)
 
     def stream(self, question: Question, query: ChatQuery, rationale: str) -> AsyncIterator[StreamChunk]:
         """The reader's answer from one rationale, as it is written."""

@@ -1,6 +1,6 @@
 """Serve a GGUF model over llama.cpp's OpenAI-compatible HTTP API (xllamacpp), until interrupted.
 
-``python -m guidedcot.llm.serve MODEL [--host 127.0.0.1] [--port 0]`` prints the ``/v1`` base URL
+``python -m guidedcot.llm.llamacpp_server MODEL [--host 127.0.0.1] [--port 0]`` prints the ``/v1`` base URL
 on its first line of standard output once the server answers.
 """
 
