@@ -12,7 +12,7 @@ advantages (and returns, for a critic), and adds its own term to the clipped sur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 import torch
 
@@ -23,10 +23,7 @@ from guidedcot.rl.core import group_advantages, kl_penalty, masked_mean, ppo_adv
 class Algorithm(Protocol):
     """What differs between algorithms; `train_rl` and `update` call only this."""
 
-    @property
-    def value_head(self) -> bool:
-        """Whether the policy carries a critic."""
-        ...
+    value_head: ClassVar[bool]  # whether the policy carries a critic
 
     def advantages(
         self,
@@ -56,10 +53,7 @@ class PPO:
     whiten_rewards: bool
     value_coef: float
     value_clip_range: float
-
-    @property
-    def value_head(self) -> bool:
-        return True
+    value_head: ClassVar[bool] = True
 
     def advantages(
         self,
@@ -96,10 +90,7 @@ class GroupRelative:
 
     kind: Literal["grpo", "rloo"]
     group_size: int
-
-    @property
-    def value_head(self) -> bool:
-        return False
+    value_head: ClassVar[bool] = False
 
     def advantages(
         self,

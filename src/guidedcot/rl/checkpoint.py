@@ -23,10 +23,15 @@ if TYPE_CHECKING:
 KEEP = 2
 
 
+def checkpoint_step(path: Path) -> int:
+    """N of a ``step-N`` checkpoint folder."""
+    return int(path.name.split("-")[-1])
+
+
 def checkpoint_dirs(folder: Path) -> list[Path]:
     """Finished ``step-N`` checkpoints, oldest first."""
     found = [p for p in folder.glob("step-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+    return sorted(found, key=checkpoint_step)
 
 
 def rng_state() -> dict[str, Any]:
@@ -71,7 +76,7 @@ def save_checkpoint(
     (partial / "state.json").write_text(json.dumps({**state, "step": step}, indent=2), encoding="utf-8")
     partial.rename(target)
     for old in checkpoint_dirs(folder)[:-KEEP]:
-        if int(old.name.split("-")[-1]) not in keep_steps:
+        if checkpoint_step(old) not in keep_steps:
             shutil.rmtree(old, ignore_errors=True)
     return target
 
@@ -84,15 +89,21 @@ def eval_steps(config: RLConfig) -> frozenset[int]:
     return frozenset(range(config.eval_every, config.steps, config.eval_every)) | {config.steps}
 
 
+def load_weights(path: Path) -> dict[str, Any]:
+    """The state (step, algo, ...) and trainable weights `save_checkpoint` wrote at ``path``."""
+    return {
+        "state": json.loads((path / "state.json").read_text(encoding="utf-8")),
+        "trainable": torch.load(path / "trainable.pt", map_location="cpu", weights_only=True),
+    }
+
+
 def load_checkpoint(path: Path, rank: int) -> dict[str, Any]:
     """Everything `save_checkpoint` wrote, with this rank's RNG state."""
-    state = json.loads((path / "state.json").read_text(encoding="utf-8"))
     rng_file = path / f"rng-{rank}.pt"
     if not rng_file.exists():
         raise GuidedCotError(f"{path} was written by fewer processes than this run has (no {rng_file.name})")
     return {
-        "state": state,
-        "trainable": torch.load(path / "trainable.pt", map_location="cpu", weights_only=True),
+        **load_weights(path),
         "optimizer": torch.load(path / "optimizer.pt", map_location="cpu", weights_only=False),
         "scheduler": torch.load(path / "scheduler.pt", map_location="cpu", weights_only=False),
         "rng": torch.load(rng_file, weights_only=False),

@@ -10,9 +10,14 @@ from typing import Any
 
 from guidedcot.config import load_config
 from guidedcot.errors import GuidedCotError
-from guidedcot.rl.algorithms import algorithm_for
 from guidedcot.rl.analysis import read_metrics
-from guidedcot.rl.checkpoint import check_resumable, checkpoint_dirs, save_final
+from guidedcot.rl.checkpoint import (
+    check_resumable,
+    checkpoint_dirs,
+    checkpoint_step,
+    load_weights,
+    save_final,
+)
 from guidedcot.rl.config import RLConfig
 
 
@@ -45,7 +50,7 @@ def find_checkpoint(run: Path, step: int, folders: list[Path]) -> Path:
     """The ``step-N`` checkpoint of ``step`` in the run's ``checkpoints/`` or one of ``folders``."""
     for folder in [run / "checkpoints", *folders]:
         for path in checkpoint_dirs(folder):
-            if int(path.name.split("-")[-1]) == step:
+            if checkpoint_step(path) == step:
                 return path
     searched = ", ".join(str(f) for f in [run / "checkpoints", *folders])
     raise GuidedCotError(
@@ -56,31 +61,15 @@ def find_checkpoint(run: Path, step: int, folders: list[Path]) -> Path:
 def export_checkpoint(run: Path, checkpoint: Path, out: Path, evaluation: dict[str, Any]) -> Path:
     """Write the student of ``checkpoint`` (a ``step-N`` folder of ``run``) to ``out`` in HF format
     (LoRA merged), with its tokenizer, value head and a ``guidedcot-rl.json`` naming the step."""
-    import torch
-
-    from guidedcot.rl.policy import PolicyModel
-    from guidedcot.student import load_student
+    from guidedcot.rl.trainer import load_policy
 
     config = run_config(run)
     if out.exists() and any(out.iterdir()):
         raise GuidedCotError(f"{out} exists and is not empty: choose another --out")
-    student = load_student(
-        config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
-    )
-    policy = PolicyModel(
-        student.model,
-        seq2seq=student.seq2seq,
-        with_value_head=algorithm_for(config).value_head,
-        temperature=config.temperature,
-    )
-    loaded = {
-        "state": json.loads((checkpoint / "state.json").read_text(encoding="utf-8")),
-        "trainable": torch.load(checkpoint / "trainable.pt", map_location="cpu", weights_only=True),
-    }
+    policy, tokenizer, _ = load_policy(config)
+    loaded = load_weights(checkpoint)
     check_resumable(checkpoint, loaded, policy, config)
     policy.load_state_dict(loaded["trainable"], strict=False)
     step = int(loaded["state"]["step"])
-    save_final(
-        policy, student.tokenizer, out, config, {**evaluation, "step": step, "checkpoint": str(checkpoint)}
-    )
+    save_final(policy, tokenizer, out, config, {**evaluation, "step": step, "checkpoint": str(checkpoint)})
     return out

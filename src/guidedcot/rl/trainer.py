@@ -276,9 +276,9 @@ class RLRun:
         return RLResult(final, config.steps, self.resumed_from, self.log.records)
 
 
-def _policy_and_reference(config: RLConfig) -> tuple[PolicyModel, PolicyModel | None, Any, bool]:
-    """The student as a policy (with PPO's value head) and its frozen reference (none with LoRA: the
-    base model with its adapters off is the reference), the tokenizer, and whether it is seq2seq."""
+def load_policy(config: RLConfig) -> tuple[PolicyModel, Any, bool]:
+    """The student of ``config`` as a policy (LoRA adapters and the algorithm's value head as the
+    config says), its tokenizer, and whether it is seq2seq."""
     student = load_student(
         config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
     )
@@ -287,14 +287,21 @@ def _policy_and_reference(config: RLConfig) -> tuple[PolicyModel, PolicyModel | 
         student.model, seq2seq=student.seq2seq, with_value_head=algorithm_for(config).value_head,
         temperature=config.temperature,
     )  # fmt: skip
+    return policy, student.tokenizer, student.seq2seq
+
+
+def _policy_and_reference(config: RLConfig) -> tuple[PolicyModel, PolicyModel | None, Any, bool]:
+    """The student as a policy (`load_policy`) and its frozen reference (none with LoRA: the base model
+    with its adapters off is the reference), the tokenizer, and whether it is seq2seq."""
+    policy, tokenizer, seq2seq = load_policy(config)
     reference = None
     if not config.lora:
         reference = PolicyModel(
-            load_student(config.reference or config.student).model, seq2seq=student.seq2seq,
+            load_student(config.reference or config.student).model, seq2seq=seq2seq,
             with_value_head=False, temperature=config.temperature,
         )  # fmt: skip
         reference.requires_grad_(False).eval()
-    return policy, reference, student.tokenizer, student.seq2seq
+    return policy, reference, tokenizer, seq2seq
 
 
 def run_step(run: RLRun, step: int) -> dict[str, Any]:
