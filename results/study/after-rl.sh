@@ -9,7 +9,8 @@ S=~/guidedcot-runs/study
 until [ -f $S/rl-task/final/config.json ]; do sleep 30; done
 sleep 10
 if [ ! -f $S/rl-task/CHOSEN.txt ]; then
-  .venv/bin/guidedcot rl export $S/rl-task --step best --checkpoints $S/rl-task-kept --out $S/rl-task/chosen \
+  kept=(); [ -d $S/rl-task-kept ] && kept=(--checkpoints $S/rl-task-kept)  # the first run's hard links
+  .venv/bin/guidedcot rl export $S/rl-task --step best "${kept[@]}" --out $S/rl-task/chosen \
     > $S/rl-task/export.log 2>&1
   cat $S/rl-task/export.log
   step=$(python3 -c "import json; print(json.load(open('$S/rl-task/chosen/guidedcot-rl.json'))['step'])")

@@ -2,15 +2,19 @@
 # Protocol step 6: the blind set, once per final system (choices written down before: KD = epoch 2,
 # RL = step 100 by the held-out rule; results/study/README.md). The *_blind_gold.json files hold only the
 # gold paragraphs and no supporting facts, so --context-mode distractor on them is the gold context.
-# Resumable: every call is cached; a finished system is skipped.
+# Resumable: every call is cached; a finished system (run.json in the study folder, or its committed
+# copy under results/blind/) is skipped. Arguments: the systems to run (default: all four, in order).
 set -euo pipefail
 cd /work/main
 export GUIDEDCOT_DATA=/work/shared/data
 S=~/guidedcot-runs/study
 B=/work/shared/blind
-for system in standard cot guided-kd guided-rl; do
+systems=("$@")
+[ ${#systems[@]} -gt 0 ] || systems=(standard cot guided-kd guided-rl)
+for system in "${systems[@]}"; do
   out=$S/blind/$system
   [ -f $out/run.json ] && continue
+  [ -f results/blind/$system/run.json ] && { echo "$system: committed in results/blind/$system, skipped"; continue; }
   case $system in
     standard) args=(--methods standard) ;;
     cot) args=(--methods cot) ;;
