@@ -4,7 +4,8 @@
 # configs/study.yaml and the same written rules: the distillation (same seed), the epoch choice
 # (select-distill.sh), the RL run and its checkpoint choice (after-rl.sh), the evaluation of those two
 # students on the selection set, then their blind predictions. The evaluations that need no trained
-# student (baselines, untrained) are the committed ones, copied, not run again. Resumable at every step:
+# student (baselines, untrained) are the committed ones, copied, not run again. The blind runs come last
+# (cot's needs no student, but the chain's untried steps go first). Resumable at every step:
 #   setsid nohup nice -n 19 bash results/study/rerun.sh >> ~/guidedcot-runs/study-rerun.log 2>&1 &
 set -euo pipefail
 cd /work/main
@@ -15,9 +16,8 @@ G=.venv/bin/guidedcot
 mkdir -p $S
 [ -d $S/teacher ] || cp -r $R/teacher $S/
 for name in baselines untrained; do [ -d $S/eval-gold-$name ] || cp -r $R/eval-gold-$name $S/; done
-bash $R/blind.sh cot
 $G study configs/study.yaml --out $S --stage distill
 bash $R/select-distill.sh
 $G study configs/study.yaml --out $S --stage rl
 bash $R/after-rl.sh
-bash $R/blind.sh guided-kd guided-rl
+bash $R/blind.sh cot guided-kd guided-rl
