@@ -3,6 +3,7 @@
 #   bash bench/gpu_call.sh paths sft generate ddp     (carry .gpu and .whl; logs and JSON under $OUT)
 # rl: the RL loop alone (causal PPO / GRPO, seq2seq GRPO, a resume).
 # paths: the CUDA paths from the commands users type (distill train causal/seq2seq x full/LoRA, rl ppo/grpo)
+# sft-shapes: the recompiles of compiled packed SFT (SFT_VARIANTS, SFT_STEPS, SFT_WARMUP).
 # profile: bench/gpu_profile.py rollout (kernel tables of a graphed decode step, two changes beside it);
 #   profile-sft: the same for one SFT variant (SFT_VARIANT, default pack+compile+chunk@128).
 # rollout: bench/gpu_rollout.py (RL's rollouts: generate vs StaticRollouts, speed and checks).
@@ -127,6 +128,10 @@ for phase in "$@"; do
     rollout-checks) run rollout-checks python3 bench/gpu_rollout.py --parts checks --out "$OUT/rollout-checks.jsonl" ;;
     profile-sft) CUDA_VISIBLE_DEVICES=0 run profile-sft python3 bench/gpu_profile.py sft --models qwen2.5-0.5b \
                    --variant "${SFT_VARIANT:-pack+compile+chunk@128}" --out "$OUT/profile-sft.jsonl" ;;
+    sft-shapes)  # why compiled packed SFT recompiles: the recompile log, packed widths as they come vs one width
+      CUDA_VISIBLE_DEVICES=0 TORCH_LOGS=recompiles,graph_breaks run sft-shapes python3 bench/gpu_sft.py --models qwen2.5-0.5b \
+        --steps "${SFT_STEPS:-6}" --warmup "${SFT_WARMUP:-4}" --variants ${SFT_VARIANTS:-pack+compile+chunk+fixed@128 pack+compile+chunk@128} \
+        --out "$OUT/sft-shapes.jsonl" ;;
     t5) CUDA_VISIBLE_DEVICES=0 run sft-t5 python3 bench/gpu_sft.py --models t5-large --variants stock before after --out "$OUT/sft.jsonl" ;;
     ddp)
       CUDA_VISIBLE_DEVICES=0 run ddp-1 python3 bench/gpu_sft.py --models smollm2-135m qwen2.5-0.5b --variants after --out "$OUT/ddp.jsonl"

@@ -1,5 +1,5 @@
 """Prepare `.gpu/` (git-ignored) for the GPU machine, where no model weights or data can be fetched:
-the dataset files, SmolLM2's tokenizer (no weights), a teacher store from the real HotpotQA train
+the dataset files, SmolLM2's tokenizer and Qwen2.5's (read from the reader's GGUF; no weights), a teacher store from the real HotpotQA train
 questions with a scripted teacher (correct on every question, stating the gold answer), and the
 token lengths of the real training examples that store gives (the padded-batch shape of real SFT).
 
@@ -37,6 +37,13 @@ def main() -> None:
         if file.is_file() and not file.name.endswith((".safetensors", ".bin")) and file.name != "config.json":
             shutil.copy(file, ROOT / "smollm2-tokenizer" / file.name)
 
+    from transformers import AutoTokenizer
+
+    gguf = Path(str(resolve_model("qwen2.5-coder-1.5b-instruct", hf=False).gguf_path))
+    AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name).save_pretrained(
+        ROOT / "qwen-tokenizer"
+    )
+
     examples = select_examples("hotpotqa:train", data_dir, split="train", limit=None).examples
     gold = {e.question: e.answer for e in examples}
 
@@ -50,8 +57,6 @@ def main() -> None:
     store = generate_rationales(
         config, teacher=FakeLanguageModel(teacher, name="scripted"), data_dir=data_dir
     )
-
-    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     template = build_templates()["student"]

@@ -118,8 +118,9 @@ def profile_steps(sampler: Any, prompts: list[list[int]], *, replay: bool) -> di
     return summarise(kernels, NEW) if kernels else {"error": "the profiler saw no GPU kernels"}
 
 
-VARIANTS = ("graph, SDPA + repeat_kv (before)", "graph, packed GQA decode attention (now)",
-            "graph, packed + exponential sampling", "graph, packed as matmul + softmax")  # fmt: skip
+VARIANTS = ("graph, SDPA + repeat_kv (before)", "graph, packed GQA decode attention",
+            "graph, packed + exponential sampling", "graph, packed as matmul + softmax",
+            "graph, packed + fused projections (now)", "graph, packed as matmul + softmax + fused projections")  # fmt: skip
 
 
 def rollout(name: str, bandwidth: float, repeats: int, variants: list[str]) -> list[dict[str, Any]]:
@@ -137,7 +138,8 @@ def rollout(name: str, bandwidth: float, repeats: int, variants: list[str]) -> l
 
     def sampler_for(variant: str) -> Any:
         sampler = StaticRollouts(model, tokenizer, rows=rows, max_prompt_tokens=PROMPT, max_new_tokens=NEW,
-                                 temperature=1.0, top_p=1.0, dtype=torch.bfloat16, compile=True)  # fmt: skip
+                                 temperature=1.0, top_p=1.0, dtype=torch.bfloat16, compile=True,
+                                 fuse="fused" in variant)  # fmt: skip
         if "repeat_kv" in variant:  # transformers' SDPA attention, as StaticRollouts had it before
             sampler.model.set_attn_implementation("sdpa")
         if "matmul" in variant:

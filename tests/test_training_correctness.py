@@ -636,3 +636,67 @@ def test_each_algo_is_an_object_with_its_critic_advantages_and_loss_term() -> No
     logp = torch.tensor([[-1.0, -2.0, 0.0]] * 4)
     term, logged = grpo.loss_term(logp, logp - 0.5, None, None, None, mask, 0.05)
     assert logged == {} and term.item() > 0  # k3 KL > 0 where the policy and the reference differ
+
+
+@pytest.mark.parametrize("bias", [False, True])  # Llama's projections, and Qwen2's q/k/v with biases
+def test_fused_projections_give_the_models_logits_and_follow_its_weights(tokenizer: Any, bias: bool) -> None:
+    import copy
+
+    from guidedcot.rl.fused_projections import FusedProjection, fuse_projections, views_intact
+
+    model = tiny_llama(tokenizer, attention_bias=bias)
+    fused = copy.deepcopy(model)
+    names = [name for name, _ in fused.named_parameters()]
+    assert fuse_projections(fused) == 2 * 2  # attention and MLP of both layers
+    assert [name for name, _ in fused.named_parameters()] == names  # what sync zips over is unchanged
+    assert isinstance(fused.model.layers[0].self_attn.k_proj, FusedProjection) and views_intact(fused)
+    ids = torch.tensor(prompt_ids(tokenizer, ["Where is Paris?", "Who?"])[0])[None]
+    with torch.no_grad():
+        torch.testing.assert_close(fused(ids).logits, model(ids).logits, atol=1e-5, rtol=1e-5)
+        for mine, theirs in zip(fused.parameters(), model.parameters(), strict=True):  # an update, then sync
+            theirs.add_(torch.randn_like(theirs) * 0.3)
+            mine.copy_(theirs)
+        assert views_intact(fused)
+        torch.testing.assert_close(fused(ids).logits, model(ids).logits, atol=1e-5, rtol=1e-5)
+        attention = fused.model.layers[0].self_attn
+        other = torch.randn(1, 3, 32)  # an input the group's first projection did not see: its own product
+        torch.testing.assert_close(attention.v_proj(other), model.model.layers[0].self_attn.v_proj(other))
+
+
+def test_compiled_fused_projections_are_one_matmul_a_group() -> None:
+    from torch import nn
+
+    from guidedcot.rl.fused_projections import fuse_projections
+
+    owner = nn.Module()
+    owner.mlp = nn.Module()
+    owner.mlp.gate_proj, owner.mlp.up_proj = nn.Linear(16, 24, bias=False), nn.Linear(16, 24, bias=False)
+    weights = {name: layer.weight.clone() for name, layer in owner.mlp.named_children()}
+    assert fuse_projections(owner) == 1
+    calls: list[str] = []
+
+    def count(graph: Any, example_inputs: Any) -> Any:
+        calls.extend(str(node.target) for node in graph.graph.nodes if node.op == "call_function")
+        return graph.forward
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        return owner.mlp.gate_proj(x) * owner.mlp.up_proj(x)
+
+    x = torch.randn(4, 1, 16)
+    with torch.no_grad():
+        got = torch.compile(step, backend=count, fullgraph=True)(x)
+    torch.testing.assert_close(got, (x @ weights["gate_proj"].T) * (x @ weights["up_proj"].T))
+    assert sum("linear" in call for call in calls) == 1, calls
+
+
+def test_static_rollouts_with_fused_projections_decode_what_generate_decodes(tokenizer: Any) -> None:
+    model = stopping_llama(tokenizer)
+    prompts = prompt_ids(tokenizer, ["Where is Paris?"] * 2 + ["Which river runs through Paris?", "Who?"])
+    settings = {"max_new_tokens": 12, "temperature": 0.0, "top_p": 1.0}
+    static = StaticRollouts(
+        model, tokenizer, rows=4, max_prompt_tokens=max(map(len, prompts)), fuse=True, **settings
+    )
+    expected = sample_responses(
+        model, tokenizer, prompts, seq2seq=False, generator_seed=0, device="cpu", **settings
+    )
+    torch.testing.assert_close(static.sample(prompts, generator_seed=0).response_ids, expected.response_ids)

@@ -20,6 +20,7 @@ import torch
 
 from guidedcot.models.hf import decoding_config, generate_with, stop_token_ids
 from guidedcot.rl.decode_attention import use_decode_attention
+from guidedcot.rl.fused_projections import fuse_projections
 from guidedcot.rl.policy import RolloutTensors, _distinct_prompts, _positions
 
 
@@ -62,7 +63,8 @@ class StaticRollouts:
     Sampling applies transformers' own temperature and top-p warpers and ``torch.multinomial`` to float32
     logits, as ``generate`` does, so with equal logits and the same seed the eager path draws the very
     samples ``generate`` draws (temperature 0: greedy). ``dtype`` is the sampling copy's (bf16 on a GPU:
-    half the bytes a step reads); None keeps the policy's.
+    half the bytes a step reads); None keeps the policy's. ``fuse`` (default: with ``compile``) lays the
+    projections of a layer that read the same input out as one matmul (`fuse_projections`).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class StaticRollouts:
         top_p: float,
         dtype: torch.dtype | None = None,
         compile: bool = False,
+        fuse: bool | None = None,
     ) -> None:
         from transformers import StaticCache
         from transformers.generation.logits_process import TemperatureLogitsWarper, TopPLogitsWarper
@@ -87,6 +90,8 @@ class StaticRollouts:
             self.model.to(dtype)
         if getattr(self.model.config, "_attn_implementation", None) == "sdpa":
             use_decode_attention(self.model)  # each cache slot read once per step, not once per query head
+        if compile if fuse is None else fuse:
+            fuse_projections(self.model)  # q/k/v and gate/up as one matmul each: fewer launches a step
         self.tokenizer, self.rows, self.max_new_tokens = tokenizer, rows, max_new_tokens
         self.max_prompt_tokens = max_prompt_tokens
         self.greedy = temperature == 0
