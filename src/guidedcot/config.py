@@ -74,6 +74,49 @@ class Checked:
         check_fields(self)
 
 
+def field_help(cls: type, key: str) -> str:
+    """The help text of config field ``key`` of ``cls`` (dotted into sections: ``student.model``): a
+    command-line flag that sets a field shows the field's own help, so the text has one home."""
+    section, _, rest = key.partition(".")
+    fields = {item.name: item for item in dataclasses.fields(cls)}
+    if section not in fields:
+        raise KeyError(f"{cls.__name__} has no field {section!r}")
+    item = fields[section]
+    if rest:
+        return field_help(_section_class(cls, item), rest)
+    if "help" not in item.metadata:
+        raise KeyError(f"{cls.__name__}.{section} has no help text")
+    return str(item.metadata["help"])
+
+
+def set_fields(config: T, values: dict[str, Any]) -> T:
+    """``config`` with each dotted ``key`` of ``values`` set (``reader.model``) where its value is not None
+    (a command-line flag left out), a path as text; then checked. Returns ``config``."""
+    for key, value in values.items():
+        if value is None:
+            continue
+        *sections, name = key.split(".")
+        target = config
+        for section in sections:
+            target = getattr(target, section)
+        if not any(item.name == name for item in dataclasses.fields(target)):
+            raise KeyError(f"{type(target).__name__} has no field {name!r}")
+        setattr(target, name, str(value) if isinstance(value, Path) else value)
+    check = getattr(config, "check", None)
+    if check is not None:
+        check()
+    return config
+
+
+def _section_class(cls: type, item: dataclasses.Field[Any]) -> type:
+    """The dataclass of a nested section field."""
+    hint = typing.get_type_hints(cls)[item.name]
+    for candidate in (hint, *typing.get_args(hint)):
+        if dataclasses.is_dataclass(candidate):
+            return typing.cast(type, candidate)
+    raise KeyError(f"{cls.__name__}.{item.name} is not a section")
+
+
 def load_config(
     cls: type[T], path: Path | str | None = None, overrides: list[str] | None = None, *, base: T | None = None
 ) -> T:

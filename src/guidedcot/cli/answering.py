@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import Any
 
+from guidedcot.config import set_fields
 from guidedcot.evaluate import EvaluateConfig
 from guidedcot.llm import CachedLanguageModel
 from guidedcot.llm.factory import build_model, resolve_cache_path
@@ -15,38 +16,12 @@ from guidedcot.runs import check_run_folder
 logger = logging.getLogger(__name__)
 
 
-def apply_options(
-    settings: EvaluateConfig,
-    methods: str | None,
-    dataset: list[str] | None,
-    limit: int | None,
-    split: str | None,
-    student: str | None,
-    reader: str | None,
-    out: Path | None,
-    data_dir: Path | None,
-    no_cache: bool,
-) -> EvaluateConfig:
-    """``settings`` with the given command-line options (None: keep the config's value)."""
-    if methods:
-        settings.methods = [m.strip() for m in methods.split(",") if m.strip()]
-    if dataset:
-        settings.datasets = [d.strip() for entry in dataset for d in entry.split(",") if d.strip()]
-    if limit is not None:
-        settings.limit = limit
-    if split:
-        settings.split = split
-    if student:
-        settings.student.model = student
-    if reader:
-        settings.reader.model = reader
-    if out:
-        settings.out = str(out)
-    if data_dir:
-        settings.data_dir = str(data_dir)
+def apply_options(settings: EvaluateConfig, flags: dict[str, Any], *, no_cache: bool) -> EvaluateConfig:
+    """``settings`` with the given command-line options (``flags``: dotted config keys, None: keep the
+    config's value; ``no_cache``: no generation cache), checked, and its run folder checked."""
+    set_fields(settings, flags)
     if no_cache:
         settings.cache = None
-    settings.check()
     if settings.out:
         check_run_folder(settings.out)
     return settings

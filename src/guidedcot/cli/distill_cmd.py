@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from guidedcot.cli.common import ConfigOption, SetOption, console, stage
-from guidedcot.config import load_config
+from guidedcot.cli.common import ConfigOption, SetOption, console, field_option, listed, stage
+from guidedcot.config import field_help, load_config, set_fields
 from guidedcot.data.selection import check_selections, data_root_for
 from guidedcot.distill import GenerateConfig, TrainConfig, build_training_set, generate_rationales
 
@@ -21,40 +21,25 @@ distill_app = typer.Typer(
 
 @distill_app.command("generate")
 def generate_command(
-    samples: Annotated[int | None, typer.Option("--samples", help="k rationales per question.")] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", help="First N questions of each dataset entry.")
-    ] = None,
+    samples: Annotated[int | None, field_option("--samples", GenerateConfig, "samples")] = None,
+    limit: Annotated[int | None, field_option("--limit", GenerateConfig, "limit")] = None,
     dataset: Annotated[
-        list[str] | None, typer.Option("--dataset", help="NAME_OR_PATH[:SPLIT][[START:STOP]] (repeatable).")
+        list[str] | None, field_option("--dataset", GenerateConfig, "datasets", "Repeatable.")
     ] = None,
     teacher: Annotated[
-        str | None, typer.Option("--teacher", help="Teacher (the reader): model or URL.")
+        str | None, field_option("--teacher", GenerateConfig, "teacher.model", role="Teacher (the reader)")
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Teacher store folder (appended, resumable).")
-    ] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Dataset folder.")] = None,
+    out: Annotated[Path | None, field_option("--out", GenerateConfig, "out")] = None,
+    data_dir: Annotated[Path | None, field_option("--data-dir", GenerateConfig, "data_dir")] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
     """The reader writes Reasoning + Prediction for every training question into the teacher store."""
     from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 
-    settings = load_config(GenerateConfig, config, set_)
-    if samples is not None:
-        settings.samples = samples
-    if limit is not None:
-        settings.limit = limit
-    if dataset:
-        settings.datasets = [d.strip() for entry in dataset for d in entry.split(",") if d.strip()]
-    if teacher:
-        settings.teacher.model = teacher
-    if out:
-        settings.out = str(out)
-    if data_dir:
-        settings.data_dir = str(data_dir)
-    settings.check()
+    flags = {"samples": samples, "limit": limit, "datasets": listed(dataset), "teacher.model": teacher,
+             "out": out, "data_dir": data_dir}  # fmt: skip
+    settings = set_fields(load_config(GenerateConfig, config, set_), flags)
     data_root = data_root_for(settings.data_dir, settings.datasets)
     check_selections(
         settings.datasets, data_root, split="train", limit=settings.limit, context_mode=settings.context_mode
@@ -80,40 +65,30 @@ def generate_command(
 
 @distill_app.command("train")
 def train_command(
-    student: Annotated[
-        str | None, typer.Option("--student", help="Student: named model, HF folder, hub id.")
-    ] = None,
+    student: Annotated[str | None, field_option("--student", TrainConfig, "student")] = None,
     teacher_store: Annotated[
-        Path | None, typer.Option("--teacher-store", help="Folder of distill generate.")
+        Path | None, field_option("--teacher-store", TrainConfig, "teacher_store")
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Output folder (checkpoints, logs, final/).")
-    ] = None,
+    out: Annotated[Path | None, field_option("--out", TrainConfig, "out")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")
     ] = False,
-    lora: Annotated[bool | None, typer.Option("--lora/--full", help="LoRA adapters or all weights.")] = None,
-    max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Stop after N optimizer steps.")
-    ] = None,
+    lora: Annotated[bool | None, typer.Option("--lora/--full", help=field_help(TrainConfig, "lora"))] = None,
+    max_steps: Annotated[int | None, field_option("--max-steps", TrainConfig, "max_steps")] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
     """Fine-tune the student on (question + context -> kept teacher rationale); runs under accelerate launch."""
     from guidedcot.distill.train import train_student
 
-    settings = load_config(TrainConfig, config, set_)
-    if student:
-        settings.student = student
-    if teacher_store:
-        settings.teacher_store = str(teacher_store)
-    if out:
-        settings.out = str(out)
-    if lora is not None:
-        settings.lora = lora
-    if max_steps is not None:
-        settings.max_steps = max_steps
-    settings.check()
+    flags = {
+        "student": student,
+        "teacher_store": teacher_store,
+        "out": out,
+        "lora": lora,
+        "max_steps": max_steps,
+    }
+    settings = set_fields(load_config(TrainConfig, config, set_), flags)
     result = train_student(settings, resume=resume)
     s = result.stats
     loss = (

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from guidedcot.cli.answering import apply_options, load_models
-from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
+from guidedcot.cli.common import ConfigOption, SetOption, console, field_option, listed, stage, stdout
 from guidedcot.cli.studies import summary_table
 from guidedcot.config import config_yaml, load_config
 from guidedcot.data.selection import check_selections, data_root_for
@@ -26,35 +26,25 @@ logger = logging.getLogger(__name__)
 
 def evaluate_command(
     methods: Annotated[
-        str | None, typer.Option("--methods", help="Comma list: standard, cot, guided, cot-sc, guided-sc.")
+        str | None, field_option("--methods", EvaluateConfig, "methods", "Comma list.")
     ] = None,
     dataset: Annotated[
-        list[str] | None, typer.Option("--dataset", help="hotpotqa, 2wiki or a file path (repeatable).")
+        list[str] | None, field_option("--dataset", EvaluateConfig, "datasets", "Repeatable.")
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="First N questions of each dataset.")] = None,
-    split: Annotated[
-        str | None, typer.Option("--split", help="Split of named datasets (default dev).")
-    ] = None,
+    limit: Annotated[int | None, field_option("--limit", EvaluateConfig, "limit")] = None,
+    split: Annotated[str | None, field_option("--split", EvaluateConfig, "split")] = None,
     student: Annotated[
-        str | None, typer.Option("--student", help="Student: named model, path or hub id.")
+        str | None, field_option("--student", EvaluateConfig, "student.model", role="Student")
     ] = None,
     reader: Annotated[
-        str | None,
-        typer.Option("--reader", help="Reader: named model, path, hub id or http(s)://.../v1 URL."),
+        str | None, field_option("--reader", EvaluateConfig, "reader.model", role="Reader")
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Run folder (default runs/evaluate-<time>).")
-    ] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Dataset folder.")] = None,
+    out: Annotated[Path | None, field_option("--out", EvaluateConfig, "out")] = None,
+    data_dir: Annotated[Path | None, field_option("--data-dir", EvaluateConfig, "data_dir")] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")
     ] = False,
-    aspects: Annotated[
-        bool,
-        typer.Option(
-            "--aspects", help="Also judge every rationale on the eight quality aspects (reader as judge)."
-        ),
-    ] = False,
+    aspects: Annotated[bool, field_option("--aspects", EvaluateConfig, "aspects")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the finished run (or another run's files) in --out.")
     ] = False,
@@ -62,12 +52,10 @@ def evaluate_command(
     set_: SetOption = None,
 ) -> None:
     """Run answering methods on datasets and write predictions, metrics and reports."""
-    settings = load_config(EvaluateConfig, config, set_)
-    settings = apply_options(
-        settings, methods, dataset, limit, split, student, reader, out, data_dir, no_cache
-    )
-    if aspects:
-        settings.aspects = True
+    flags = {"methods": listed([methods] if methods else None), "datasets": listed(dataset), "limit": limit,
+             "split": split, "student.model": student, "reader.model": reader, "out": out, "data_dir": data_dir,
+             "aspects": True if aspects else None}  # fmt: skip
+    settings = apply_options(load_config(EvaluateConfig, config, set_), flags, no_cache=no_cache)
     methods_parsed = parse_methods(settings)
     out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
     claim_answer_folder(out_dir, config_yaml(settings), overwrite=overwrite)

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from guidedcot.cli.answering import apply_options, load_models
-from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
+from guidedcot.cli.common import ConfigOption, SetOption, console, field_option, listed, stage, stdout
 from guidedcot.config import config_yaml, load_config
 from guidedcot.data.selection import data_root_for, select_examples
 from guidedcot.errors import GuidedCotError
@@ -30,18 +30,16 @@ logger = logging.getLogger(__name__)
 def predict_command(
     dataset: Annotated[
         list[str] | None,
-        typer.Option("--dataset", help="hotpotqa, 2wiki or a file, labels not needed (repeatable)."),
+        field_option("--dataset", EvaluateConfig, "datasets", "Labels not needed. Repeatable."),
     ] = None,
     methods: Annotated[
-        str | None, typer.Option("--methods", help="Comma list: standard, cot, guided, cot-sc, guided-sc.")
+        str | None, field_option("--methods", EvaluateConfig, "methods", "Comma list.")
     ] = None,
     student: Annotated[
-        str | None,
-        typer.Option("--student", help="Student of the guided methods: named model, path, hub id."),
+        str | None, field_option("--student", EvaluateConfig, "student.model", role="Student")
     ] = None,
     reader: Annotated[
-        str | None,
-        typer.Option("--reader", help="Reader: named model, path, hub id or http(s)://.../v1 URL."),
+        str | None, field_option("--reader", EvaluateConfig, "reader.model", role="Reader")
     ] = None,
     context_mode: Annotated[
         str | None,
@@ -50,9 +48,9 @@ def predict_command(
             help="gold (the supporting paragraphs: needs supporting_facts) or distractor (all paragraphs).",
         ),
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="First N questions of each dataset.")] = None,
+    limit: Annotated[int | None, field_option("--limit", EvaluateConfig, "limit")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder (default runs/predict-<time>).")] = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Dataset folder.")] = None,
+    data_dir: Annotated[Path | None, field_option("--data-dir", EvaluateConfig, "data_dir")] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not read or write the generation cache.")
     ] = False,
@@ -65,10 +63,9 @@ def predict_command(
     """Answer questions (labels not needed) and write each dataset x method's official submission file:
     OUT/<dataset>/<method>/predictions.json (HotpotQA: answer, sp; 2WikiMultiHopQA: answer, sp,
     evidence), beside predictions.jsonl (rationales, reader outputs, tokens, seconds)."""
-    settings = load_config(EvaluateConfig, config, set_)
-    settings = apply_options(
-        settings, methods, dataset, limit, None, student, reader, out, data_dir, no_cache
-    )
+    flags = {"methods": listed([methods] if methods else None), "datasets": listed(dataset), "limit": limit,
+             "student.model": student, "reader.model": reader, "out": out, "data_dir": data_dir}  # fmt: skip
+    settings = apply_options(load_config(EvaluateConfig, config, set_), flags, no_cache=no_cache)
     if context_mode:
         settings = load_config(EvaluateConfig, None, [f"context_mode={context_mode}"], base=settings)
     if settings.aspects:

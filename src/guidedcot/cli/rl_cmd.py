@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from guidedcot.cli.common import ConfigOption, SetOption, console, stage, stdout
-from guidedcot.config import load_config
+from guidedcot.cli.common import ConfigOption, SetOption, console, field_option, stage, stdout
+from guidedcot.config import load_config, set_fields
 from guidedcot.data.selection import check_selections, data_root_for
 from guidedcot.errors import GuidedCotError
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
@@ -29,37 +29,25 @@ rl_app = typer.Typer(
 @rl_app.callback()
 def rl_command(
     context: typer.Context,
-    algo: Annotated[str | None, typer.Option("--algo", help="ppo | grpo | rloo.")] = None,
-    reward: Annotated[
-        str | None, typer.Option("--reward", help="task | aspect | task+aspect | gated.")
-    ] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Rollout + update steps.")] = None,
-    student: Annotated[
-        str | None, typer.Option("--student", help="Student to refine (a distilled folder, name or hub id).")
-    ] = None,
-    reader: Annotated[
-        str | None,
-        typer.Option("--reader", help="Reader: named model, path, hub id or http(s)://.../v1 URL."),
-    ] = None,
+    algo: Annotated[str | None, field_option("--algo", RLConfig, "algo")] = None,
+    reward: Annotated[str | None, field_option("--reward", RLConfig, "reward")] = None,
+    steps: Annotated[int | None, field_option("--steps", RLConfig, "steps")] = None,
+    student: Annotated[str | None, field_option("--student", RLConfig, "student")] = None,
+    reader: Annotated[str | None, field_option("--reader", RLConfig, "reader.model", role="Reader")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run folder (default runs/rl-<time>).")] = None,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")
     ] = False,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Dataset folder.")] = None,
+    data_dir: Annotated[Path | None, field_option("--data-dir", RLConfig, "data_dir")] = None,
     config: ConfigOption = None,
     set_: SetOption = None,
 ) -> None:
     """Refine the student with RL: sample rationales, reward them with the reader, update (PPO/GRPO/RLOO)."""
     if context.invoked_subcommand is not None:
         return
-    settings = load_config(RLConfig, config, set_)
-    for name, value in (("algo", algo), ("reward", reward), ("steps", steps), ("student", student)):
-        if value is not None:
-            setattr(settings, name, value)
-    if reader:
-        settings.reader.model = reader
-    if data_dir:
-        settings.data_dir = str(data_dir)
+    flags = {"algo": algo, "reward": reward, "steps": steps, "student": student, "reader.model": reader,
+             "data_dir": data_dir}  # fmt: skip
+    settings = set_fields(load_config(RLConfig, config, set_), flags)
     settings.out = str(out or settings.out or f"runs/rl-{dt.datetime.now():%Y%m%d-%H%M%S}")
     check_config(settings)
     data_root = data_root_for(settings.data_dir, settings.datasets + settings.eval_datasets)
