@@ -120,7 +120,7 @@ def profile_steps(sampler: Any, prompts: list[list[int]], *, replay: bool) -> di
 
 VARIANTS = ("graph, SDPA + repeat_kv (before)", "graph, packed GQA decode attention",
             "graph, packed + exponential sampling", "graph, packed as matmul + softmax",
-            "graph, packed + fused projections (now)", "graph, packed as matmul + softmax + fused projections")  # fmt: skip
+            "graph, packed + fused projections", "graph, packed as matmul + softmax + fused projections (now)")  # fmt: skip
 
 
 def rollout(name: str, bandwidth: float, repeats: int, variants: list[str]) -> list[dict[str, Any]]:
@@ -142,12 +142,12 @@ def rollout(name: str, bandwidth: float, repeats: int, variants: list[str]) -> l
                                  fuse="fused" in variant)  # fmt: skip
         if "repeat_kv" in variant:  # transformers' SDPA attention, as StaticRollouts had it before
             sampler.model.set_attn_implementation("sdpa")
-        if "matmul" in variant:
-            decode_attention.KERNEL = "matmul"  # read at trace time: this sampler's compiled step keeps it
+        default = decode_attention.KERNEL
+        decode_attention.KERNEL = "matmul" if "matmul" in variant else "sdpa"  # read at trace time: kept
         if "exponential" in variant:
             sampler._choose = exponential_choice(sampler)
         sampler.sample(prompts, generator_seed=1)  # compile and capture
-        decode_attention.KERNEL = "sdpa"
+        decode_attention.KERNEL = default
         return sampler
 
     results = []

@@ -17,9 +17,10 @@ import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 NAME = "guidedcot_decode_sdpa"
-KERNEL = (
-    "sdpa"  # or "matmul": scores, mask and softmax as plain ops that inductor fuses (bench/gpu_profile.py)
-)
+KERNEL = "matmul"
+"""How the packed query meets the cache: "matmul" (scores, mask and softmax as plain ops that inductor
+fuses; with fused projections 10.5% / 16.0% of the bandwidth bound for SmolLM2 / Qwen2.5-0.5B on an H200,
+bench/RESULTS.md 2026-12-02 session 14) or "sdpa" (cuDNN's flash kernel: 9.2% / 15.9%)."""
 
 
 def decode_sdpa_attention(
