@@ -70,3 +70,18 @@ def test_a_packed_batch_has_the_loss_of_the_padded_batch(tiny_llama: Path) -> No
         grads.append(model.model.layers[0].self_attn.q_proj.weight.grad.clone())
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_compiled_packing_pads_every_row_to_the_row_length() -> None:
+    """torch.compile then sees one row width for every batch (only the row count varies): two graphs
+    instead of one a batch (bench/RESULTS.md)."""
+    from types import SimpleNamespace
+
+    from guidedcot.distill.config import TrainConfig
+    from guidedcot.distill.train import collator
+
+    tokenizer, model = SimpleNamespace(pad_token_id=0), SimpleNamespace(config=SimpleNamespace())
+    features = [example(4, 2), example(5, 1, 50)]
+    for compiled, width in ((False, 16), (True, 64)):
+        settings = TrainConfig(packing=True, pack_tokens=64, pad_to_multiple_of=8, torch_compile=compiled)
+        assert collator(tokenizer, model, settings)(features)["input_ids"].shape == (1, width)

@@ -121,14 +121,17 @@ def training_arguments(config: TrainConfig, *, has_eval: bool, bf16: bool) -> An
 
 def collator(tokenizer: Any, model: Any, config: TrainConfig) -> Any:
     """Pads a batch to its longest example (a multiple of ``pad_to_multiple_of``); labels with -100.
-    With ``packing`` (causal students), packs the batch into rows instead (`PackingCollator`)."""
+    With ``packing`` (causal students), packs the batch into rows instead (`PackingCollator`); with
+    ``torch_compile`` too, every row is padded to ``pack_tokens``, so only the row count varies and
+    torch.compile builds two graphs instead of one a batch (bench/RESULTS.md, 2026-12-02 session 14)."""
     from transformers import DataCollatorForSeq2Seq
 
     if config.packing:
         if getattr(model.config, "is_encoder_decoder", False):
             raise ConfigError("packing is for causal students; a seq2seq student pads (set packing=false)")
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        return PackingCollator(pad, config.pack_tokens, config.pad_to_multiple_of)
+        multiple = config.pack_tokens if config.torch_compile else config.pad_to_multiple_of
+        return PackingCollator(pad, config.pack_tokens, multiple)
 
     return DataCollatorForSeq2Seq(
         tokenizer, model=model, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=config.pad_to_multiple_of
