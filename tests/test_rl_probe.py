@@ -10,7 +10,7 @@ import pytest
 from guidedcot.config import load_config
 from guidedcot.errors import ConfigError
 from guidedcot.rl import RLConfig, check_config
-from guidedcot.rl.probe import ProbeRecord, probe_indices
+from guidedcot.rl.probe import Probe, ProbeRecord, probe_indices
 
 
 def test_probe_questions_are_a_fixed_sample_of_distinct_training_questions() -> None:
@@ -19,6 +19,20 @@ def test_probe_questions_are_a_fixed_sample_of_distinct_training_questions() -> 
     assert chosen == sorted(set(chosen)) and len(chosen) == 32 and chosen[0] >= 0 and chosen[-1] < 764
     assert chosen != probe_indices(764, 32, seed=1)
     assert probe_indices(5, 16, seed=0) == [0, 1, 2, 3, 4]  # fewer questions than asked: all of them
+
+
+def test_a_runs_probe_holds_its_fixed_questions_with_their_own_prompts() -> None:
+    from typing import Any, cast
+
+    from guidedcot.pipeline import Question
+
+    config = RLConfig(probe_questions=3, seed=4)
+    questions = [Question(id=f"q{i}", question=f"Q{i}?", context="", answers=("a",)) for i in range(10)]
+    prompts = [[i, i + 100] for i in range(10)]
+    probe = Probe.of_run(config, questions, prompts, rewards=cast(Any, None))
+    chosen = probe_indices(10, 3, seed=4)
+    assert [q.id for q in probe.questions] == [f"q{i}" for i in chosen]
+    assert probe.prompts == [[i, i + 100] for i in chosen]  # each question keeps its own prompt
 
 
 def test_a_probe_record_summarises_where_each_component_applies_and_reads_back() -> None:

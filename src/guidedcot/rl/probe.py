@@ -128,6 +128,38 @@ def probe_policy(
     return ProbeRecord(step, label, [q.id for q in questions], totals, components)
 
 
+@dataclass
+class Probe:
+    """A run's fixed probe: its questions, their prompts for one student's tokenizer, the reward, and the
+    run's sampling settings (``group_size`` rationales a question, ``rationale_tokens``, temperature,
+    top-p, seed): what the trainer's ``probe_every`` and `probe_students` both score."""
+
+    config: RLConfig
+    questions: list[Question]
+    prompts: list[list[int]]
+    rewards: RewardSet
+
+    @classmethod
+    def of_run(
+        cls, config: RLConfig, questions: Sequence[Question], prompts: Sequence[list[int]], rewards: RewardSet
+    ) -> Probe:
+        """The probe of a run over these training questions (``prompts[i]`` is ``questions[i]``'s)."""
+        chosen = probe_indices(len(questions), config.probe_questions, config.seed)
+        return cls(config, [questions[i] for i in chosen], [list(prompts[i]) for i in chosen], rewards)
+
+    def score(
+        self, model: Any, tokenizer: Any, *, step: int, seq2seq: bool, device: Any, label: str = "",
+        autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+    ) -> ProbeRecord:  # fmt: skip
+        """The probe's record for ``model`` (`probe_policy` with the run's settings)."""
+        config = self.config
+        return probe_policy(
+            model, tokenizer, self.prompts, self.questions, self.rewards, step=step, label=label, seq2seq=seq2seq,
+            group_size=config.group_size, rationale_tokens=config.rationale_tokens, temperature=config.temperature,
+            top_p=config.top_p, seed=config.seed, device=device, autocast=autocast,
+        )  # fmt: skip
+
+
 def probe_students(
     config: RLConfig,
     students: Sequence[str],
@@ -162,13 +194,10 @@ def probe_students(
         student = load_student(path)
         student.model.to(device)
         student.model.config.use_cache = True
-        prompts = student_prompts(student.tokenizer, config, chosen, seq2seq=student.seq2seq)
-        record = probe_policy(
-            student.model, student.tokenizer, prompts, chosen, rewards, step=position, label=str(path),
-            seq2seq=student.seq2seq, group_size=config.group_size, rationale_tokens=config.rationale_tokens,
-            temperature=config.temperature, top_p=config.top_p, seed=config.seed, device=device,
-            autocast=autocast,
-        )  # fmt: skip
+        probe = Probe(config, chosen, student_prompts(student.tokenizer, config, chosen, seq2seq=student.seq2seq),
+                      rewards)  # fmt: skip
+        record = probe.score(student.model, student.tokenizer, step=position, label=str(path),
+                             seq2seq=student.seq2seq, device=device, autocast=autocast)  # fmt: skip
         records.append(record)
         if on_record:
             on_record(record)

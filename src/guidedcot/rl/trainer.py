@@ -47,7 +47,7 @@ from guidedcot.rl.data import load_questions, step_indices
 from guidedcot.rl.heldout import evaluate_policy
 from guidedcot.rl.inputs import build_rewards, student_prompts
 from guidedcot.rl.policy import PolicyModel
-from guidedcot.rl.probe import probe_indices, probe_policy
+from guidedcot.rl.probe import Probe
 from guidedcot.rl.rollout import StaticRollouts, decode_responses, sample_responses
 from guidedcot.rl.update import StepBatch, reference_logprobs, update
 from guidedcot.runs import MetricsLog, PhaseTimer, refuse_unasked_resume
@@ -134,7 +134,7 @@ class RLRun:
     out: Path
     log: MetricsLog
     probe_log: MetricsLog
-    probe_set: list[int]
+    fixed_probe: Probe | None
     first_step: int
     resumed_from: int | None
     static_rollouts: StaticRollouts | None = None
@@ -205,16 +205,17 @@ class RLRun:
         # (its step_scheduler_with_optimizer default), so with 2 processes the rate reached 0 halfway.
         policy, optimizer = accelerator.prepare(policy, optimizer)
         main = accelerator.is_main_process
+        prompts = student_prompts(tokenizer, config, questions, seq2seq=seq2seq)
+        rewards = rewards or build_rewards(config, reader)
         run = cls(
             config=config, algorithm=algorithm_for(config), accelerator=accelerator, bf16=bf16, policy=policy,
             reference=reference.to(accelerator.device) if reference is not None else None,
             optimizer=optimizer, scheduler=scheduler, kl_control=kl_control, tokenizer=tokenizer,
-            seq2seq=seq2seq, questions=questions, prompts=student_prompts(tokenizer, config, questions, seq2seq=seq2seq),
-            rewards=rewards or build_rewards(config, reader), reader=reader, data_dir=data_dir,
+            seq2seq=seq2seq, questions=questions, prompts=prompts, rewards=rewards, reader=reader, data_dir=data_dir,
             count_tokens=count_tokens, out=out, log=MetricsLog(out, enabled=main, keep_through=first_step),
             probe_log=MetricsLog(out, enabled=main and config.probe_every > 0, keep_through=first_step,
                                  name="probe.jsonl", logs="logs/probe"),
-            probe_set=probe_indices(len(questions), config.probe_questions, config.seed) if config.probe_every else [],
+            fixed_probe=Probe.of_run(config, questions, prompts, rewards) if config.probe_every else None,
             first_step=first_step, resumed_from=resumed_from,
         )  # fmt: skip
         if config.rollout_cache == "static":
@@ -237,13 +238,10 @@ class RLRun:
 
     def probe(self, step: int) -> dict[str, Any]:
         """The fixed probe's reward for the current policy (main process; the others wait)."""
-        config, summary = self.config, {}
-        if self.accelerator.is_main_process:
-            record = probe_policy(
-                self.unwrapped().model, self.tokenizer, [self.prompts[i] for i in self.probe_set],
-                [self.questions[i] for i in self.probe_set], self.rewards, step=step, seq2seq=self.seq2seq,
-                group_size=config.group_size, rationale_tokens=config.rationale_tokens,
-                temperature=config.temperature, top_p=config.top_p, seed=config.seed,
+        summary: dict[str, Any] = {}
+        if self.accelerator.is_main_process and self.fixed_probe is not None:
+            record = self.fixed_probe.score(
+                self.unwrapped().model, self.tokenizer, step=step, seq2seq=self.seq2seq,
                 device=self.accelerator.device, autocast=self.autocast,
             )  # fmt: skip
             self.probe_log.write(record.as_json())
