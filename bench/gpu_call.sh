@@ -128,9 +128,9 @@ for phase in "$@"; do
     rollout-checks) run rollout-checks python3 bench/gpu_rollout.py --parts checks --out "$OUT/rollout-checks.jsonl" ;;
     profile-sft) CUDA_VISIBLE_DEVICES=0 run profile-sft python3 bench/gpu_profile.py sft --models qwen2.5-0.5b \
                    --variant "${SFT_VARIANT:-pack+compile+chunk@128}" --out "$OUT/profile-sft.jsonl" ;;
-    sft-shapes)  # why compiled packed SFT recompiles: the recompile log, packed widths as they come vs one width
+    sft-shapes)  # the recompile log and graph count of compiled packed SFT
       CUDA_VISIBLE_DEVICES=0 TORCH_LOGS=recompiles,graph_breaks run sft-shapes python3 bench/gpu_sft.py --models qwen2.5-0.5b \
-        --steps "${SFT_STEPS:-6}" --warmup "${SFT_WARMUP:-4}" --variants ${SFT_VARIANTS:-pack+compile+chunk+fixed@128 pack+compile+chunk@128} \
+        --steps "${SFT_STEPS:-6}" --warmup "${SFT_WARMUP:-4}" --variants ${SFT_VARIANTS:-pack+compile@64 pack+compile+chunk@64} \
         --out "$OUT/sft-shapes.jsonl" ;;
     t5) CUDA_VISIBLE_DEVICES=0 run sft-t5 python3 bench/gpu_sft.py --models t5-large --variants stock before after --out "$OUT/sft.jsonl" ;;
     ddp)

@@ -14,8 +14,9 @@ Variants (each on a fresh randomly initialised model of the real configuration):
 - ``+compile`` after a variant adds torch.compile, ``+liger`` Liger's kernels (fused linear
   cross-entropy: the logits are never materialised), ``+chunk`` our chunked loss
   (`guidedcot.distill.chunked_loss`, ``--set chunked_loss=true``: no logits either, plain torch),
-  ``+flex`` flex attention instead of sdpa, ``+fixed`` packed rows padded to ``--pack-tokens`` (one width
-  for every batch, so torch.compile sees fewer shapes); ``@N`` sets the batch (examples per step).
+  ``+flex`` flex attention instead of sdpa; ``@N`` sets the batch (examples per step). Compiled packing
+  pads every row to ``--pack-tokens`` (`guidedcot.distill.train.collator`; measured as ``+fixed`` on
+  2026-12-02 before it became the default).
 Each result counts the graphs torch.compile built (``compiled_graphs``: one a shape it recompiled for).
 Tokens/s count real (non-pad) tokens; MFU = useful FLOPs/s over the measured bf16 matmul rate, with
 FLOPs per token 6 N + 12 L d s (N: weights of every linear layer, the LM head included; s: the
@@ -150,8 +151,7 @@ def measure(
     settings = TrainConfig(
         out=str(out), max_steps=warmup + steps, batch_size=batch, save_steps=10_000, logging_steps=10_000,
         optim="adamw_torch" if kind == "before" else "auto", group_by_length=kind == "after",
-        pad_to_multiple_of=None if kind == "before" else pack_tokens if "fixed" in flags else 8,
-        torch_compile="compile" in flags,
+        pad_to_multiple_of=None if kind == "before" else 8, torch_compile="compile" in flags,
         warmup_ratio=0.0, packing=kind == "pack", pack_tokens=pack_tokens, liger="liger" in flags,
     )  # fmt: skip
     args = training_arguments(settings, has_eval=False, bf16=True)

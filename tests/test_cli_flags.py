@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from guidedcot.cli.app import app
-from guidedcot.config import FieldError, field_help, load_config, set_fields
+from guidedcot.config import field_help, load_config, set_fields
+from guidedcot.errors import ConfigError
 from guidedcot.evaluate import EvaluateConfig
 from guidedcot.rl.config import RLConfig
 
@@ -25,17 +26,15 @@ def test_a_fields_help_is_found_by_its_dotted_key_and_a_missing_one_is_an_error(
 
 
 def test_set_fields_sets_given_values_keeps_the_rest_and_checks_the_result(tmp_path: object) -> None:
-    config = load_config(EvaluateConfig, None, ["limit=7", "split=train"])
-    set_fields(config, {"limit": None, "split": "dev", "reader.model": "http://x/v1", "out": tmp_path})
-    assert (config.limit, config.split, config.reader.model, config.out) == (
-        7,
-        "dev",
-        "http://x/v1",
-        str(tmp_path),
-    )
-    with pytest.raises(FieldError, match="'limit'"):
+    config = load_config(EvaluateConfig, None, ["limit=7", "split=train", "reader.n_ctx=2048"])
+    flags = {"limit": None, "split": "dev", "reader.model": "http://x/v1", "out": tmp_path}
+    config = set_fields(config, flags)
+    got = (config.limit, config.split, config.reader.model, config.out)
+    assert got == (7, "dev", "http://x/v1", str(tmp_path))
+    assert config.reader.n_ctx == 2048  # the section keeps the keys no flag named
+    with pytest.raises(ConfigError, match="config key 'limit' must be >= 1"):
         set_fields(config, {"limit": 0})  # the field's declared minimum
-    with pytest.raises(KeyError, match="no field 'nope'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'reader\.nope'"):
         set_fields(config, {"reader.nope": 1})
 
 

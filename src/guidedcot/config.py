@@ -83,38 +83,24 @@ def field_help(cls: type, key: str) -> str:
         raise KeyError(f"{cls.__name__} has no field {section!r}")
     item = fields[section]
     if rest:
-        return field_help(_section_class(cls, item), rest)
+        default = _default_section(item)
+        if default is None:
+            raise KeyError(f"{cls.__name__}.{section} is not a section")
+        return field_help(type(default), rest)
     if "help" not in item.metadata:
         raise KeyError(f"{cls.__name__}.{section} has no help text")
     return str(item.metadata["help"])
 
 
 def set_fields(config: T, values: dict[str, Any]) -> T:
-    """``config`` with each dotted ``key`` of ``values`` set (``reader.model``) where its value is not None
-    (a command-line flag left out), a path as text; then checked. Returns ``config``."""
+    """A copy of ``config`` with each dotted ``key`` of ``values`` (``reader.model``) applied where its
+    value is not None (a command-line flag left out), a path as text; validated like a YAML file
+    (`apply_overrides`)."""
+    nested: dict[str, Any] = {}
     for key, value in values.items():
-        if value is None:
-            continue
-        *sections, name = key.split(".")
-        target = config
-        for section in sections:
-            target = getattr(target, section)
-        if not any(item.name == name for item in dataclasses.fields(target)):
-            raise KeyError(f"{type(target).__name__} has no field {name!r}")
-        setattr(target, name, str(value) if isinstance(value, Path) else value)
-    check = getattr(config, "check", None)
-    if check is not None:
-        check()
-    return config
-
-
-def _section_class(cls: type, item: dataclasses.Field[Any]) -> type:
-    """The dataclass of a nested section field."""
-    hint = typing.get_type_hints(cls)[item.name]
-    for candidate in (hint, *typing.get_args(hint)):
-        if dataclasses.is_dataclass(candidate):
-            return typing.cast(type, candidate)
-    raise KeyError(f"{cls.__name__}.{item.name} is not a section")
+        if value is not None:
+            _set_dotted(nested, key, str(value) if isinstance(value, Path) else value)
+    return apply_overrides(config, nested)
 
 
 def load_config(

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 def apply_options(settings: EvaluateConfig, flags: dict[str, Any], *, no_cache: bool) -> EvaluateConfig:
     """``settings`` with the given command-line options (``flags``: dotted config keys, None: keep the
     config's value; ``no_cache``: no generation cache), checked, and its run folder checked."""
-    set_fields(settings, flags)
+    settings = set_fields(settings, flags)
     if no_cache:
         settings.cache = None
     if settings.out:

@@ -64,10 +64,9 @@ def predict_command(
     OUT/<dataset>/<method>/predictions.json (HotpotQA: answer, sp; 2WikiMultiHopQA: answer, sp,
     evidence), beside predictions.jsonl (rationales, reader outputs, tokens, seconds)."""
     flags = {"methods": listed([methods] if methods else None), "datasets": listed(dataset), "limit": limit,
-             "student.model": student, "reader.model": reader, "out": out, "data_dir": data_dir}  # fmt: skip
+             "student.model": student, "reader.model": reader, "out": out, "data_dir": data_dir,
+             "context_mode": context_mode or None}  # fmt: skip
     settings = apply_options(load_config(EvaluateConfig, config, set_), flags, no_cache=no_cache)
-    if context_mode:
-        settings = load_config(EvaluateConfig, None, [f"context_mode={context_mode}"], base=settings)
     if settings.aspects:
         raise GuidedCotError(
             "predict writes answers only: judge rationales with `guidedcot evaluate --aspects`"
