@@ -224,8 +224,9 @@ def measure(
 
 
 def check_packing(name: str, lengths: list[int]) -> dict[str, Any]:
-    """Loss and gradient of the same 16 real-length examples, padded and packed, on the GPU in fp32
-    (this machine's transformers must read example boundaries from the position ids)."""
+    """Loss and gradient of the same 16 real-length examples, padded and packed (sdpa, then flex
+    attention), on the GPU in fp32 (this machine's transformers must read example boundaries from the
+    position ids)."""
     import torch
     from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
 
@@ -245,16 +246,19 @@ def check_packing(name: str, lengths: list[int]) -> dict[str, Any]:
     )
     packed = PackingCollator(0, 2048)(rows)
     results = []
-    for batch in (padded, packed):
+    for batch, attention in ((padded, "sdpa"), (packed, "sdpa"), (packed, "flex_attention")):
+        model.set_attn_implementation(attention)
         model.zero_grad()
         loss = model(**{k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}).loss
         loss.backward()
         grad = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
         results.append((loss.item(), grad))
-    (loss_a, grad_a), (loss_b, grad_b) = results
+    (loss_a, grad_a), (loss_b, grad_b), (loss_c, grad_c) = results
     return {
-        "model": name, "check": "packed vs padded, fp32", "loss_padded": loss_a, "loss_packed": loss_b,
-        "grad_rel_diff": ((grad_a - grad_b).norm() / grad_a.norm()).item(), "rows": len(packed["input_ids"]),
+        "model": name, "check": "packed (sdpa, flex) vs padded, fp32", "loss_padded": loss_a,
+        "loss_packed": loss_b, "loss_packed_flex": loss_c, "rows": len(packed["input_ids"]),
+        "grad_rel_diff": ((grad_a - grad_b).norm() / grad_a.norm()).item(),
+        "grad_rel_diff_flex": ((grad_a - grad_c).norm() / grad_a.norm()).item(),
     }  # fmt: skip
 
 

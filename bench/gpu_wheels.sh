@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(transformers peft trl starlette uvicorn h11 anyio sniffio typer click shellingham rich markdown-it-py
   mdurl pygments httpx httpcore certifi idna gguf pyyaml tensorboard tensorboard-data-server absl-py grpcio
-  markdown protobuf werkzeug matplotlib contourpy cycler fonttools kiwisolver pillow pyparsing python-dateutil six)
+  markdown protobuf werkzeug matplotlib contourpy cycler fonttools kiwisolver pillow pyparsing python-dateutil six
+  pydantic pydantic_core annotated-types typing-inspection)
 pins=()
 for package in "${packages[@]}"; do
   pin=$(grep -i -E "^${package}==" requirements/constraints.txt || true)
