@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (the device tool): set up, then run the named phases in order.
-#   bash bench/gpu_call.sh paths sft generate ddp     (carry .gpu and .whl; logs and JSON under $OUT)
+#   bash bench/gpu_call.sh paths sft generate ddp     (carry .whl and .gpu's parts: bench/gpu_wheels.sh; logs and JSON under $OUT)
 # rl: the RL loop alone (causal PPO / GRPO, seq2seq GRPO, a resume).
 # paths: the CUDA paths from the commands users type (distill train causal/seq2seq x full/LoRA, rl ppo/grpo)
 # sft-shapes: the recompiles of compiled packed SFT (SFT_VARIANTS, SFT_STEPS, SFT_WARMUP).

@@ -236,7 +236,6 @@ def check_packing(name: str, lengths: list[int]) -> dict[str, Any]:
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = build(name, config).to(device, dtype=torch.float32)
-    model.config._attn_implementation = "sdpa"
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_tokenizer(config.vocab_size), pad_token="<pad>")
     rows = [Examples(lengths[:16], config.vocab_size, False)[i] for i in range(16)]
     for row in rows:

@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Fill .whl/ (git-ignored) with the wheels the GPU machine may lack, at the project's pins
+# Fill .whl/ (git-ignored) with the wheels the GPU machine lacks, at the project's pins
 # (requirements/constraints.txt): it has torch, transformers, accelerate and numpy of its own and no
 # network. bench/gpu_call.sh installs each one the machine lacks or holds at another version.
 #   bash bench/gpu_wheels.sh      (bench/gpu_prepare.py writes .gpu)
-# The wheels (~55 MB) and .gpu (~21 MB) together pass the device tool's 64 MiB carry: carry .whl alone in
-# a first call (`bash bench/gpu_call.sh` with no phase installs them into /tmp/site, which a warm machine
-# keeps), then .gpu alone in the calls that run phases.
+# The list is what the machine's image lacked on 2026-12-02 (gpu_call.sh's env.txt names what it
+# installed); the image had rich, httpx, h11, pygments, shellingham, tensorboard, protobuf, werkzeug,
+# matplotlib and their kin at the pinned versions. A package that goes missing there fails at import:
+# add it here. The machine goes cold 30 s after a call, so every call carries the wheels (~39 MB) beside
+# what it needs of .gpu (~24 MB with the Qwen tokenizer, which only paper-qwen reads): e.g. carry
+# .whl .gpu/data .gpu/smollm2-tokenizer .gpu/teacher .gpu/lengths.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-packages=(transformers peft trl starlette uvicorn h11 anyio sniffio typer click shellingham rich markdown-it-py
-  mdurl pygments httpx httpcore certifi idna gguf pyyaml tensorboard tensorboard-data-server absl-py grpcio
-  markdown protobuf werkzeug matplotlib contourpy cycler fonttools kiwisolver pillow pyparsing python-dateutil six
+packages=(transformers peft trl starlette uvicorn anyio sniffio typer click markdown-it-py certifi idna gguf
+  pyyaml absl-py grpcio markdown contourpy fonttools pillow python-dateutil
   pydantic pydantic_core annotated-types typing-inspection)
 pins=()
 for package in "${packages[@]}"; do
