@@ -77,11 +77,11 @@ for phase in "$@"; do
       run rl-grpo-static-resume $GCOT rl --algo grpo --student /tmp/models/smollm2-135m --out /tmp/runs/rl-grpo-static --resume "${rl[@]}" --steps 5 --set rollout_cache=static
       for r in rl-ppo rl-grpo rl-grpo-t5 rl-grpo-static; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done
       ;;
-    rl-static)  # the RL loop with rollout_cache=static beside the dynamic one, and a resume
+    rl-static)  # the RL loop with rollout_cache=static (auto's choice on a GPU) beside the dynamic one, and a resume
       python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/smollm2-tokenizer --only smollm2-135m tiny-reader > "$OUT/models.log" 2>&1
       rl=(--reward task --reader /tmp/models/tiny-reader --set reader.backend=transformers --student /tmp/models/smollm2-135m
           --set questions_per_step=16 --set group_size=4 --set eval_limit=4 --set cache=none --set save_every=3 --algo grpo)
-      run rl-grpo $GCOT rl --out /tmp/runs/rl-grpo "${rl[@]}" --steps 4
+      run rl-grpo $GCOT rl --out /tmp/runs/rl-grpo "${rl[@]}" --steps 4 --set rollout_cache=dynamic
       run rl-grpo-static $GCOT rl --out /tmp/runs/rl-grpo-static "${rl[@]}" --steps 3 --set rollout_cache=static
       run rl-grpo-static-resume $GCOT rl --out /tmp/runs/rl-grpo-static --resume "${rl[@]}" --steps 4 --set rollout_cache=static
       for r in rl-grpo rl-grpo-static; do cp /tmp/runs/$r/metrics.jsonl "$OUT/$r-metrics.jsonl" 2>/dev/null; done

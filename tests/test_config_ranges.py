@@ -48,7 +48,11 @@ def test_every_numeric_setting_declares_its_range(cls: type) -> None:
         (RLConfig, "top_p=1.5", "'top_p' must be <= 1, got 1.5"),
         (RLConfig, "learning_rate=.nan", "'learning_rate' must be a finite number, got nan"),
         (RLConfig, "reader.n_parallel=0", "config key 'reader.n_parallel' must be >= 1, got 0"),
-        (RLConfig, "rollout_cache=paged", "'rollout_cache' must be one of dynamic, static; got 'paged'"),
+        (
+            RLConfig,
+            "rollout_cache=paged",
+            "'rollout_cache' must be one of auto, dynamic, static; got 'paged'",
+        ),
         (RLConfig, "seed=" + "9" * 5000, "seed=9999"),
         (GenerateConfig, "samples=0", "'samples' must be >= 1, got 0"),
         (GenerateConfig, "teacher.backend=vllm", "'teacher.backend' must be one of auto, llamacpp"),

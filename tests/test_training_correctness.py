@@ -25,7 +25,13 @@ from guidedcot.rl import RLConfig, train_rl
 from guidedcot.rl.algorithms import algorithm_for
 from guidedcot.rl.core import explained_variance, ppo_advantages
 from guidedcot.rl.policy import PolicyModel, RolloutTensors
-from guidedcot.rl.rollout import StaticRollouts, _until_stop, decode_responses, sample_responses
+from guidedcot.rl.rollout import (
+    StaticRollouts,
+    _until_stop,
+    decode_responses,
+    rollout_cache_kind,
+    sample_responses,
+)
 from guidedcot.rl.update import StepBatch, update
 from guidedcot.runs import MetricsLog
 from guidedcot.student import encode_prompt, encode_rationale_example
@@ -536,6 +542,27 @@ def test_rl_with_static_rollouts_trains_on_the_samples_generate_would_draw(
     with pytest.raises(GuidedCotError, match="rollout_cache"):
         train_rl(grpo_config(tmp_path / "x", tiny_student, "rollout_cache=paged"), reader=scripted_reader(),
                  data_dir=shared_data)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("choice", "seq2seq", "cuda", "kind"),
+    [
+        ("auto", False, True, "static"),  # a causal student on a GPU: the 8x rollouts
+        ("auto", False, False, "dynamic"),  # the CPU: static is not measured faster there
+        ("auto", True, True, "dynamic"),  # a seq2seq student has no static path
+        ("dynamic", False, True, "dynamic"),
+        ("static", False, False, "static"),
+    ],
+)
+def test_rollout_cache_auto_is_static_only_for_a_causal_student_on_a_gpu(
+    choice: str, seq2seq: bool, cuda: bool, kind: str
+) -> None:
+    assert rollout_cache_kind(choice, seq2seq=seq2seq, cuda=cuda) == kind
+
+
+def test_a_static_rollout_cache_for_a_seq2seq_student_is_refused() -> None:
+    with pytest.raises(ConfigError, match="rollout_cache static needs a causal student"):
+        rollout_cache_kind("static", seq2seq=True, cuda=True)
 
 
 def test_a_checkpoint_without_the_value_head_this_run_trains_is_refused(

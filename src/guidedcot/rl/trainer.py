@@ -48,7 +48,7 @@ from guidedcot.rl.heldout import evaluate_policy
 from guidedcot.rl.inputs import build_rewards, student_prompts
 from guidedcot.rl.policy import PolicyModel
 from guidedcot.rl.probe import Probe
-from guidedcot.rl.rollout import StaticRollouts, decode_responses, sample_responses
+from guidedcot.rl.rollout import StaticRollouts, decode_responses, rollout_cache_kind, sample_responses
 from guidedcot.rl.update import StepBatch, reference_logprobs, update
 from guidedcot.runs import MetricsLog, PhaseTimer, refuse_unasked_resume
 from guidedcot.student import load_student
@@ -218,9 +218,7 @@ class RLRun:
             fixed_probe=Probe.of_run(config, questions, prompts, rewards) if config.probe_every else None,
             first_step=first_step, resumed_from=resumed_from,
         )  # fmt: skip
-        if config.rollout_cache == "static":
-            if seq2seq:
-                raise ConfigError("rollout_cache static needs a causal student; this one is seq2seq")
+        if rollout_cache_kind(config.rollout_cache, seq2seq=seq2seq, cuda=cuda) == "static":
             run.static_rollouts = StaticRollouts(
                 run.unwrapped().model, tokenizer, rows=rows_per_step, max_prompt_tokens=max(map(len, run.prompts)),
                 max_new_tokens=config.rationale_tokens, temperature=config.temperature, top_p=config.top_p,
