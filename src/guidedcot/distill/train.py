@@ -50,6 +50,7 @@ class TrainResult:
     eval_loss_after: float | None
     global_step: int
     resumed_from: str | None
+    attention: str | None = None  # the attention kernel training ran (`TrainConfig.attention`)
 
 
 class _Encoded:
@@ -155,6 +156,12 @@ def train_student(
     student = load_student(
         config.student, lora=config.lora, lora_r=config.lora_r, lora_alpha=config.lora_alpha
     )
+    attention = training_attention(
+        config, cuda=str(student.device).startswith("cuda"), seq2seq=student.seq2seq
+    )
+    if attention is not None:
+        set_attention(student.model, attention)
+        logger.info("training attention: %s (attention=%s)", attention, config.attention)
     if config.chunked_loss:
         if student.seq2seq:
             raise ConfigError("chunked_loss is for causal students; a seq2seq student keeps its own loss")
@@ -170,7 +177,7 @@ def train_student(
     result = TrainResult(
         final_dir=out / "final", stats=stats, train_examples=len(train_set), eval_examples=len(eval_set),
         eval_loss_before=_finite(before), eval_loss_after=_finite(after), global_step=output.global_step,
-        resumed_from=checkpoint.name if checkpoint else None,
+        resumed_from=checkpoint.name if checkpoint else None, attention=student.model.config._attn_implementation,
     )  # fmt: skip
     if trainer.is_world_process_zero():
         to_save = trainer.model.merge_and_unload() if config.lora else trainer.model
@@ -178,6 +185,30 @@ def train_student(
         student.tokenizer.save_pretrained(result.final_dir)
         write_training_summary(config, result, template.version, trainer.args.world_size)
     return result
+
+
+def training_attention(config: TrainConfig, *, cuda: bool, seq2seq: bool) -> str | None:
+    """The attention kernel training sets on the student, or None to keep the model's own.
+
+    ``auto`` takes flex attention where it was measured faster: compiled packed rows on a GPU, where it
+    skips the masked blocks between packed examples that sdpa computes (bench/RESULTS.md, session 15)."""
+    if config.attention == "auto":
+        return "flex_attention" if config.packing and config.torch_compile and cuda and not seq2seq else None
+    if config.attention == "flex_attention" and not cuda:
+        raise ConfigError(
+            "attention=flex_attention trains only on a GPU (torch has no flex attention backward on the "
+            "CPU): set attention=auto or sdpa"
+        )
+    return config.attention
+
+
+def set_attention(model: Any, attention: str) -> None:
+    """Switch the (possibly LoRA-wrapped) model's attention kernel; a model without it is a ConfigError."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        base.set_attn_implementation(attention)
+    except (ValueError, ImportError) as error:
+        raise ConfigError(f"attention={attention}: {error}") from error
 
 
 def training_examples(
