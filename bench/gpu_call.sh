@@ -11,6 +11,7 @@
 # sft: bench/gpu_sft.py; pack: packing (check, then throughput); t5: the same for T5-Large; generate: bench/gpu_generate.py; ddp: bench/gpu_sft.py on 1 and 2 GPUs.
 # paper-t5: configs/paper-hotpotqa.yaml at its real size (T5-Large student, an 11B T5-v1.1-XXL reader in
 #   bf16 through transformers on the same GPU): rl --algo ppo with --reward task and task+aspect, distill train.
+# flex-adopt: distill train's flex attention and first-fit packing (bound, sdpa vs flex, the CLI path).
 # paper-qwen: configs/scale.yaml's (Qwen2.5-0.5B student, a 14B Qwen2.5 reader on the same GPU): rl grpo, distill train.
 set -u
 OUT=${OUT:-/tmp/gpu-out}
@@ -132,6 +133,17 @@ for phase in "$@"; do
       CUDA_VISIBLE_DEVICES=0 TORCH_LOGS=recompiles,graph_breaks run sft-shapes python3 bench/gpu_sft.py --models qwen2.5-0.5b \
         --steps "${SFT_STEPS:-6}" --warmup "${SFT_WARMUP:-4}" --variants ${SFT_VARIANTS:-pack+compile@64 pack+compile+chunk@64} \
         --out "$OUT/sft-shapes.jsonl" ;;
+    flex-adopt)  # distill train's flex attention (attention auto) and first-fit packing: the matmul bound, sdpa vs flex
+      # alternating in one process, then the CLI path (needs .gpu/qwen-tokenizer)
+      python3 bench/gpu_models.py /tmp/models --tokenizer .gpu/qwen-tokenizer --only qwen2.5-0.5b > "$OUT/models-qwen.log" 2>&1
+      CUDA_VISIBLE_DEVICES=0 run flex-sft python3 bench/gpu_sft.py --gemm-bound 22528 --check-packing --models qwen2.5-0.5b \
+        --steps "${SFT_STEPS:-10}" --warmup "${SFT_WARMUP:-6}" \
+        --variants ${SFT_VARIANTS:-pack+compile@64 pack+compile+flex@64 pack+compile@64 pack+compile+flex@64} --out "$OUT/flex.jsonl"
+      CUDA_VISIBLE_DEVICES=0 run flex-distill $GCOT distill train --student /tmp/models/qwen2.5-0.5b --teacher-store .gpu/teacher \
+        --out /tmp/runs/flex-distill --full --max-steps 12 --set batch_size=64 --set packing=true --set torch_compile=true \
+        --set learning_rate=2e-5 --set logging_steps=2 --set save_steps=100
+      cp /tmp/runs/flex-distill/training.json "$OUT/flex-distill-training.json" 2>/dev/null
+      ;;
     t5) CUDA_VISIBLE_DEVICES=0 run sft-t5 python3 bench/gpu_sft.py --models t5-large --variants stock before after --out "$OUT/sft.jsonl" ;;
     ddp)
       CUDA_VISIBLE_DEVICES=0 run ddp-1 python3 bench/gpu_sft.py --models smollm2-135m qwen2.5-0.5b --variants after --out "$OUT/ddp.jsonl"

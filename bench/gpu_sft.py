@@ -129,7 +129,7 @@ def measure(
     from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast, Trainer, TrainerCallback
 
     from guidedcot.distill.config import TrainConfig
-    from guidedcot.distill.train import collator, training_arguments
+    from guidedcot.distill.train import collator, set_attention, training_arguments, training_attention
 
     config = configs()[name]
     seq2seq = bool(getattr(config, "is_encoder_decoder", False))
@@ -142,8 +142,6 @@ def measure(
         from guidedcot.distill.chunked_loss import use_chunked_loss
 
         use_chunked_loss(model)
-    if "flex" in flags:
-        model.set_attn_implementation("flex_attention")
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=_tokenizer(config.vocab_size), pad_token="<pad>")
     out = Path(tempfile.mkdtemp(prefix=f"sft-{name}-"))
     batch = 4 if kind == "before" else BATCH[name] * (1 if kind == "stock" else batch_scale)
@@ -153,7 +151,11 @@ def measure(
         optim="adamw_torch" if kind == "before" else "auto", group_by_length=kind == "after",
         pad_to_multiple_of=None if kind == "before" else 8, torch_compile="compile" in flags,
         warmup_ratio=0.0, packing=kind == "pack", pack_tokens=pack_tokens, liger="liger" in flags,
+        attention="flex_attention" if "flex" in flags else "sdpa",  # explicit: auto is flex for pack+compile
     )  # fmt: skip
+    attention = training_attention(settings, cuda=True, seq2seq=seq2seq)
+    if attention is not None and not seq2seq:  # distill train's own switch
+        set_attention(model, attention)
     args = training_arguments(settings, has_eval=False, bf16=True)
     args.report_to, args.save_strategy = [], "no"  # nothing on disk: the machine's disk is small
     if kind == "stock":
@@ -293,6 +295,52 @@ def check_chunked(name: str, lengths: list[int]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def gemm_bound(name: str, tokens: int, peak: float) -> dict[str, Any]:
+    """The MFU a training step of ``tokens`` rows could reach if it were only its linear layers'
+    matmuls: each distinct (in, out) shape of the model timed in bf16 as training runs it, forward
+    (X W^T) and backward (dY W and dY^T X), median of 10 after warm-up, weighted by how often the model
+    has it. Attention, norms, copies, the loss and the optimizer come on top of this bound."""
+    from collections import Counter
+
+    import torch
+
+    model = build(name, configs()[name])
+    shapes = Counter(
+        (m.in_features, m.out_features) for m in model.modules() if isinstance(m, torch.nn.Linear)
+    )
+    del model
+
+    def seconds(run: Any) -> float:
+        for _ in range(3):
+            run()
+        times = []
+        for _ in range(10):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            run()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1000)
+        return sorted(times)[len(times) // 2]
+
+    total_flops = total_seconds = 0.0
+    per_shape = {}
+    for (d_in, d_out), count in sorted(shapes.items()):
+        x, dy = (torch.randn(tokens, d, device="cuda", dtype=torch.bfloat16) for d in (d_in, d_out))
+        w = torch.randn(d_out, d_in, device="cuda", dtype=torch.bfloat16)
+        step = seconds(lambda x=x, w=w, dy=dy: (x @ w.t(), dy @ w, dy.t() @ x))
+        work = 6 * tokens * d_in * d_out
+        per_shape[f"{d_in}x{d_out}"] = {"count": count, "tflops": round(work / step / 1e12, 1)}
+        total_flops += count * work
+        total_seconds += count * step
+        del x, dy, w
+    achieved = total_flops / total_seconds / 1e12
+    return {
+        "model": name, "check": "linear layers' matmuls alone (bf16, forward + backward)", "tokens": tokens,
+        "matmul_tflops": round(achieved, 1), "mfu_bound": round(achieved / peak, 4), "per_shape": per_shape,
+    }  # fmt: skip
+
+
 def _tokenizer(vocab: int) -> Any:
     """A word-level tokenizer object with ``vocab`` ids and a pad token (ids are what count here)."""
     from tokenizers import Tokenizer, models
@@ -320,6 +368,10 @@ def main() -> None:
     parser.add_argument(
         "--check-chunked", action="store_true", help="first: the chunked loss vs the model's own on the GPU"
     )
+    parser.add_argument(
+        "--gemm-bound", type=int, default=0, metavar="TOKENS",
+        help="first: the MFU bound of the linear layers' matmuls alone at TOKENS rows (gemm_bound)",
+    )  # fmt: skip
     args = parser.parse_args()
     import torch
 
@@ -333,6 +385,9 @@ def main() -> None:
     if args.check_chunked and rank0:
         for name in args.models:
             report(check_chunked(name, lengths), args.out)
+    if args.gemm_bound and rank0:
+        for name in args.models:
+            report(gemm_bound(name, args.gemm_bound, peak), args.out)
     if rank0:
         print(
             f"{torch.cuda.get_device_name()}: bf16 matmul {peak:.0f} TFLOP/s (8192^3, median of 20)",
