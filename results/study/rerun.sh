@@ -15,7 +15,14 @@ R=results/study
 G=.venv/bin/guidedcot
 mkdir -p $S
 [ -d $S/teacher ] || cp -r $R/teacher $S/
-for name in baselines untrained; do [ -d $S/eval-gold-$name ] || cp -r $R/eval-gold-$name $S/; done
+# The committed predictions lack their context field (dataset text, left out to keep the repo small);
+# the study's summary reads whole records, so the copy takes them whole from the commit that still had them.
+for name in baselines untrained; do
+  if [ ! -d $S/eval-gold-$name ]; then
+    cp -r $R/eval-gold-$name $S/
+    git show 88f1195:$R/eval-gold-$name/predictions.jsonl > $S/eval-gold-$name/predictions.jsonl
+  fi
+done
 $G study configs/study.yaml --out $S --stage distill
 bash $R/select-distill.sh
 $G study configs/study.yaml --out $S --stage rl
