@@ -3,8 +3,8 @@
 Each row holds whole examples, up to ``row_tokens`` tokens (one longer example gets a row of its own),
 laid out first-fit decreasing: the longest example first, each into the first row with room. On the
 study's teacher examples (~320 tokens, 64 a batch, rows of 2,048) that fills 93% of a row's tokens
-where the batch's order filled 87%: fewer rows, so less padding to compute. Position ids restart at 0 for every example, no attention mask is sent and
-the forward pass runs without a KV cache:
+where the batch's order filled 87%: fewer rows, so less padding to compute. Position ids restart at
+0 for every example, no attention mask is sent and the forward pass runs without a KV cache:
 transformers then builds a block-diagonal causal mask from the position ids (sdpa, eager and flex
 attention alike), so no example attends to another. The first label of each example is -100, as
 the shifted loss of an unpacked example never predicts its first token either: the loss is the same
