@@ -72,6 +72,33 @@ def test_every_algorithm_runs_logs_and_saves(
     assert list((out / "logs").glob("events.out.tfevents.*"))
 
 
+def test_the_heldout_curve_is_evaluate_of_the_saved_student(
+    tmp_path: Path, tiny_llama: Path, shared_data: Path
+) -> None:
+    """The last held-out EM is `run_evaluation`'s guided EM with ``final/`` as the student, record for
+    record; a dataset named without a split is held out from dev (it was read from train)."""
+    from guidedcot.data.selection import select_examples
+    from guidedcot.evaluate import run_evaluation
+    from guidedcot.llm.hf import TransformersLanguageModel
+    from guidedcot.rl.heldout import heldout_config
+
+    config = rl_config(tmp_path, tiny_llama, "steps=2", "eval_datasets=hotpotqa", "eval_limit=3")
+    result = train_rl(config, reader=scripted_reader(), data_dir=shared_data)
+    logged = [
+        json.loads(line) for line in (tmp_path / "rl" / "heldout" / "step-2.jsonl").read_text().splitlines()
+    ]
+    dev = select_examples("hotpotqa", shared_data, split="dev", limit=3).examples
+    assert [r["id"] for r in logged] == [e.id for e in dev]
+    student = TransformersLanguageModel(str(result.final_dir), identity="final")
+    again = run_evaluation(
+        heldout_config(config), reader=scripted_reader(), student=student, data_dir=shared_data
+    )
+    assert [r.rationale for r in again.records] == [r["rationale"] for r in logged]
+    assert [r.em for r in again.records] == [r["em"] for r in logged]
+    final = json.loads((result.final_dir / "guidedcot-rl.json").read_text())
+    assert final["eval_em"] == sum(r["em"] for r in logged) / 3 and final["eval_n"] == 3
+
+
 def test_resume_continues_the_same_run(tmp_path: Path, tiny_llama: Path, shared_data: Path) -> None:
     probing = ("probe_every=2", "probe_questions=3")
     whole = train_rl(

@@ -251,7 +251,7 @@ class RLRun:
         """The reader's guided EM with the current student on the held-out questions."""
         return evaluate_policy(
             self.config, self.accelerator, self.unwrapped(), self.tokenizer, self.reader, self.data_dir,
-            self.count_tokens, step,
+            self.count_tokens, step, self.out,
         )  # fmt: skip
 
     def finish(self) -> RLResult:
