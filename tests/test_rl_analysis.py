@@ -50,7 +50,10 @@ def test_compare_refuses_records_of_other_questions_and_a_file_of_one(
     assert "step 5 probed other questions than step 0" in error_of(capsys)
     path.write_text('{"step": 1, "totals": ', encoding="utf-8")
     assert main(["rl", "compare", str(path)]) == 2
-    assert "line 1: not a probe record" in error_of(capsys)
+    assert "probe.jsonl, line 1: not a JSON line" in error_of(capsys)
+    path.write_text('{"step": 1}\n', encoding="utf-8")
+    assert main(["rl", "compare", str(path)]) == 2
+    assert "probe.jsonl, line 1: not a probe record" in error_of(capsys)
 
 
 def write_metrics(run: Path, rewards: list[float], em: list[float], ids: list[list[str]]) -> None:

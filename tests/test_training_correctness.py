@@ -316,6 +316,19 @@ def test_metrics_log_keeps_only_the_steps_a_resumed_run_does_not_repeat(tmp_path
     ]
 
 
+def test_a_corrupt_line_inside_metrics_jsonl_is_refused_not_cut_with_every_step_after_it(
+    tmp_path: Path,
+) -> None:
+    from guidedcot.errors import DataError
+
+    lines = [json.dumps({"step": s}) for s in (1, 2, 3)]
+    lines.insert(1, '{"step": 2, "rew')  # a damaged line that is not the last one
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"metrics.jsonl, line 2"):
+        MetricsLog(tmp_path, enabled=True, keep_through=3)
+    assert (tmp_path / "metrics.jsonl").read_text().count("\n") == 4  # the file as it was
+
+
 # --- speed paths (issue 24) that must compute what the plain path computes ---------------------------
 
 

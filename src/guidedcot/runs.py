@@ -5,7 +5,6 @@ TensorBoard scalars) that a resumed run trims back to its checkpoint."""
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import time
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ from typing import Any
 
 from guidedcot import jsonl
 from guidedcot.errors import GuidedCotError
-from guidedcot.jsonl import lines
 
 
 def check_run_folder(out: Path | str) -> None:
@@ -100,14 +98,8 @@ class MetricsLog:
             return
         out.mkdir(parents=True, exist_ok=True)
         if self.path.exists():
-            kept = []
-            for _, line in lines(self.path.read_text(encoding="utf-8")):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a line cut by a kill
-                if record["step"] <= keep_through:
-                    kept.append(record)
+            records = jsonl.read_objects(self.path, tolerate_cut_end=True)  # a line cut by a kill: dropped
+            kept = [record for _, record in records if record.get("step", 0) <= keep_through]
             self.records = kept
             self.path.write_text(jsonl.dumps(kept), encoding="utf-8")
         from torch.utils.tensorboard import SummaryWriter

@@ -146,9 +146,9 @@ def load_records(path: Path, *, repair: bool = False) -> list[TeacherRecord]:
         with path.open("r+b") as handle:
             handle.truncate(len(raw) - len(tail))
     records = []
-    for number, line in enumerate(lines, start=1):
+    for number, value in jsonl.read_objects(path):
         try:
-            records.append(TeacherRecord(**json.loads(line)))
-        except (json.JSONDecodeError, TypeError) as error:
-            raise DataError(path, f"not a teacher record ({error})", line=number) from error
+            records.append(TeacherRecord(**value))
+        except TypeError as error:
+            raise DataError(path, f"not a teacher record ({error})", line=number) from None
     return records

@@ -5,16 +5,14 @@ differences with 95% bootstrap intervals; `guidedcot rl compare` and `guidedcot 
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from statistics import fmean
 from typing import Any
 
 from guidedcot import jsonl
-from guidedcot.errors import GuidedCotError
+from guidedcot.errors import DataError, GuidedCotError
 from guidedcot.evaluate.stats import bootstrap_ci
-from guidedcot.jsonl import lines
 from guidedcot.rl.probe import ProbeRecord
 
 
@@ -23,13 +21,13 @@ def read_probe_records(path: Path) -> list[ProbeRecord]:
     if not path.exists():
         return []
     records = []
-    for number, line in lines(path.read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
+    for number, value in jsonl.read_objects(path):
         try:
-            records.append(ProbeRecord.from_json(json.loads(line)))
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise GuidedCotError(f"{path}, line {number}: not a probe record ({error})") from error
+            records.append(ProbeRecord.from_json(value))
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(
+                path, f"not a probe record ({type(error).__name__}: {error})", line=number
+            ) from None
     return records
 
 
@@ -85,14 +83,15 @@ def read_metrics(run: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise GuidedCotError(f"{run} has no metrics.jsonl: not an RL run folder, or no step has finished")
     by_step: dict[int, dict[str, Any]] = {}
-    for number, line in lines(path.read_text(encoding="utf-8")):
-        if not line.strip():
-            continue
+    for number, record in jsonl.read_objects(
+        path, tolerate_cut_end=True
+    ):  # a running run's cut line: dropped
         try:
-            record = json.loads(line)
             by_step[int(record["step"])] = record
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-            raise GuidedCotError(f"{path}, line {number}: not a step record ({error})") from error
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(
+                path, f"not a step record ({type(error).__name__}: {error})", line=number
+            ) from None
     return [by_step[s] for s in sorted(by_step)]
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from guidedcot.jsonl import lines
+from guidedcot import jsonl
 
 CURVES = (
     ("reward_mean", "reward (mean)"),
@@ -28,7 +27,7 @@ def running_mean(values: list[float], window: int) -> list[float]:
 
 def read_jsonl(path: Path) -> list[dict]:
     """The records of a JSONL log."""
-    return [json.loads(line) for _, line in lines(path.read_text(encoding="utf-8"))]
+    return [record for _, record in jsonl.read_objects(path, tolerate_cut_end=True)]
 
 
 def plot_curves(metrics: Path, png: Path, *, probe: Path | None = None) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import os
 import time
@@ -19,14 +18,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from guidedcot import jsonl
 from guidedcot.atomic import write_text_atomic
 from guidedcot.distill import generate_rationales
 from guidedcot.distill.train import train_student
-from guidedcot.errors import ConfigError
+from guidedcot.errors import ConfigError, DataError
 from guidedcot.evaluate.paired import PairedRow, paired_rows, read_predictions
 from guidedcot.evaluate.records import PredictionRecord
 from guidedcot.evaluate.summary import Summary, summarize
-from guidedcot.jsonl import lines
 from guidedcot.llm.config import ModelConfig
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.llm.types import LanguageModel
@@ -175,15 +174,17 @@ def stage_seconds(path: Path) -> dict[str, float]:
     """Each stage's wall time summed over every run of the study that worked on it."""
     totals: dict[str, float] = {}
     if path.exists():
-        for _, line in lines(path.read_text(encoding="utf-8")):
-            entry = json.loads(line)
-            totals[entry["stage"]] = totals.get(entry["stage"], 0.0) + entry["seconds"]
+        for number, entry in jsonl.read_objects(path, tolerate_cut_end=True):
+            try:
+                totals[entry["stage"]] = totals.get(entry["stage"], 0.0) + float(entry["seconds"])
+            except (KeyError, TypeError, ValueError) as error:
+                raise DataError(
+                    path, f"not a stage timing ({type(error).__name__}: {error})", line=number
+                ) from None
     return totals
 
 
 def _append_timing(path: Path, stage: Stage, seconds: float) -> None:
-    line = json.dumps(
-        {"stage": stage.label, "seconds": round(seconds, 1), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    jsonl.append(
+        path, [{"stage": stage.label, "seconds": round(seconds, 1), "at": time.strftime("%Y-%m-%dT%H:%M:%S")}]
     )
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
