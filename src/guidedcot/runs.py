@@ -1,10 +1,11 @@
-"""Run-folder policy shared by distillation, RL and studies: refuse a folder that holds checkpoints
-unless asked to resume, time a step's phases, and log one JSONL line per step (fsynced, with its
-TensorBoard scalars) that a resumed run trims back to its checkpoint."""
+"""Run-folder policy shared by distillation, RL, studies and evaluation: the default folder name, refuse
+a folder that holds checkpoints unless asked to resume, time a step's phases, and log one JSONL line per
+step (fsynced, with its TensorBoard scalars) that a resumed run trims back to its checkpoint."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import shutil
 import time
 from collections.abc import Iterator
@@ -13,6 +14,11 @@ from typing import Any
 
 from guidedcot import jsonl
 from guidedcot.errors import GuidedCotError
+
+
+def default_folder(command: str) -> Path:
+    """A new command's run folder when no ``--out`` is given: ``runs/<command>-<YYYYmmdd-HHMMSS>``."""
+    return Path("runs") / f"{command}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
 
 def check_run_folder(out: Path | str) -> None:

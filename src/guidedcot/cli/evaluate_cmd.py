@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -19,7 +18,7 @@ from guidedcot.llm import CachedLanguageModel
 from guidedcot.llm.factory import token_counter
 from guidedcot.report import evaluate_to_folder
 from guidedcot.report.markdown import pct
-from guidedcot.runs import claim_answer_folder
+from guidedcot.runs import claim_answer_folder, default_folder
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def evaluate_command(
              "aspects": True if aspects else None}  # fmt: skip
     settings = apply_options(load_config(EvaluateConfig, config, set_), flags, no_cache=no_cache)
     methods_parsed = parse_methods(settings)
-    out_dir = Path(settings.out or f"runs/evaluate-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    out_dir = Path(settings.out) if settings.out else default_folder("evaluate")
     claim_answer_folder(out_dir, config_yaml(settings), overwrite=overwrite)
     data_root = data_root_for(settings.data_dir, settings.datasets)
     check_selections(

@@ -3,7 +3,6 @@ submission's EM and F1 against a labelled file, with CIs and a paired difference
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +21,7 @@ from guidedcot.llm.factory import token_counter
 from guidedcot.predict import predict_to_folder, read_submission, score_submission
 from guidedcot.predict.runner import select_selections
 from guidedcot.report.markdown import pct
-from guidedcot.runs import claim_answer_folder
+from guidedcot.runs import claim_answer_folder, default_folder
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def predict_command(
             "predict writes answers only: judge rationales with `guidedcot evaluate --aspects`"
         )
     methods_parsed = parse_methods(settings)
-    out_dir = Path(settings.out or f"runs/predict-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    out_dir = Path(settings.out) if settings.out else default_folder("predict")
     claim_answer_folder(out_dir, config_yaml(settings), overwrite=overwrite)
     data_root = data_root_for(settings.data_dir, settings.datasets)
     select_selections(settings, data_root)  # every file checked before a model loads

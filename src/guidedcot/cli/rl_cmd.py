@@ -4,7 +4,6 @@ question), `rl trend` (is a run's reward rising), `rl export` (a chosen checkpoi
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +16,7 @@ from guidedcot.data.selection import check_selections, data_root_for
 from guidedcot.errors import GuidedCotError
 from guidedcot.llm.factory import build_model, resolve_cache_path, token_counter
 from guidedcot.rl import RLConfig, check_config, train_rl
+from guidedcot.runs import default_folder
 
 logger = logging.getLogger(__name__)
 rl_app = typer.Typer(
@@ -48,7 +48,7 @@ def rl_command(
     flags = {"algo": algo, "reward": reward, "steps": steps, "student": student, "reader.model": reader,
              "data_dir": data_dir}  # fmt: skip
     settings = set_fields(load_config(RLConfig, config, set_), flags)
-    settings.out = str(out or settings.out or f"runs/rl-{dt.datetime.now():%Y%m%d-%H%M%S}")
+    settings.out = str(out or settings.out or default_folder("rl"))
     check_config(settings)
     data_root = data_root_for(settings.data_dir, settings.datasets + settings.eval_datasets)
     check_selections(
