@@ -82,3 +82,11 @@ def test_no_command_module_imports_another() -> None:
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert not node.module.endswith("_cmd"), f"{module.name} imports {node.module}"
+
+
+def test_every_bench_script_is_in_the_bench_index() -> None:
+    # bench/README.md is the index of what each script measures and where its figures are.
+    index = (PACKAGE_ROOT.parents[1] / "bench" / "README.md").read_text(encoding="utf-8")
+    scripts = [*BENCH, *(PACKAGE_ROOT.parents[1] / "bench").glob("*.sh")]
+    missing = [p.name for p in scripts if f"`{p.name}`" not in index]
+    assert not missing, f"bench/README.md does not list {missing}"
