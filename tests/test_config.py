@@ -48,7 +48,7 @@ def test_defaults_yaml_and_overrides(tmp_path: Path) -> None:
         (["data.limt=1"], "unknown config key 'data.limt'"),
         (["data.limit=many"], "config key 'data.limit' expects int, got 'many'"),
         (["quick=maybe"], "config key 'quick' expects true or false"),
-        (["data.mode=oracle"], "'oracle' is not a valid ContextMode"),
+        (["data.mode=oracle"], "'data.mode' must be one of gold, distractor; got 'oracle'"),
         (["noequals"], "expected key=value"),
         (["name.sub=1"], "'name' is a value, not a section"),
     ],
@@ -78,3 +78,14 @@ def test_a_base_keeps_what_the_overrides_do_not_name(tmp_path: Path) -> None:
     assert (config.name, config.methods, config.quick) == ("quick", ["cot"], True)
     assert config.data == Inner(limit=3, temperature=0.5, mode=ContextMode.DISTRACTOR)  # partial section
     assert base == Outer(name="quick", methods=["cot"], data=Inner(limit=3, mode=ContextMode.DISTRACTOR))
+
+
+def test_a_named_choice_is_held_as_its_enum_however_the_config_is_built() -> None:
+    from guidedcot.llm.config import Backend
+    from guidedcot.rl import Algo, RLConfig
+
+    built = RLConfig(algo="ppo")  # the Python API, text in
+    loaded = load_config(RLConfig, overrides=["algo=ppo", "reader.backend=http"])
+    assert built.algo is Algo.PPO and loaded.algo is Algo.PPO and loaded.reader.backend is Backend.HTTP
+    with pytest.raises(ConfigError, match="'algo' must be one of ppo, grpo, rloo; got 'a2c'"):
+        RLConfig(algo="a2c")

@@ -2,17 +2,20 @@
 
 A config is a dataclass whose fields carry their help in ``metadata["help"]``; the same schema serves
 the Python API, the YAML file and the command line. A numeric field declares its valid range there too
-(``"min"`` / ``"max"`` inclusive, ``"above"`` / ``"below"`` exclusive) and a text field its ``"choices"``;
-a config that inherits `Checked` refuses a value outside them when it is built, however it is built,
-naming the field (with its section: ``judge.batch_size``), before anything loads.
+(``"min"`` / ``"max"`` inclusive, ``"above"`` / ``"below"`` exclusive); a field of a few named values
+is a `StrEnum` (its members are the choices). A config that inherits `Checked` refuses a value outside
+them when it is built, however it is built, naming the field (with its section: ``judge.batch_size``),
+before anything loads, and holds an enum field's value as the enum member even when given as text.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,8 +46,8 @@ def shown(value: Any) -> str:
 
 
 def check_fields(config: Any) -> None:
-    """Raise `FieldError` for the first field of ``config`` outside its declared range or choices (see the
-    module docstring); a float must also be finite. None (an unset optional) passes."""
+    """Raise `FieldError` for the first field of ``config`` outside its declared range (see the module
+    docstring); a float must also be finite. None (an unset optional) passes. Enum fields: `enum_fields`."""
     for item in dataclasses.fields(config):
         value, meta = getattr(config, item.name), item.metadata
         if value is None or isinstance(value, bool):
@@ -56,10 +59,29 @@ def check_fields(config: Any) -> None:
                                         ("max", value.__gt__, "<="), ("below", value.__ge__, "<")):  # fmt: skip
                 if bound in meta and fails(meta[bound]):
                     raise FieldError(item.name, f"must be {words} {meta[bound]}, got {shown(value)}")
-        if "choices" in meta and value not in meta["choices"]:
-            raise FieldError(
-                item.name, f"must be one of {', '.join(map(str, meta['choices']))}; got {shown(value)}"
-            )
+
+
+def enum_fields(config: Any) -> None:
+    """Hold each `StrEnum`-typed field of ``config`` as its member (``"ppo"`` -> ``Algo.PPO``); raise
+    `FieldError` for a value that is none of them."""
+    hints = _type_hints(type(config))
+    for item in dataclasses.fields(config):
+        kind, value = hints[item.name], getattr(config, item.name)
+        kind = next((k for k in typing.get_args(kind) if k is not type(None)), kind)
+        if (
+            not (isinstance(kind, type) and issubclass(kind, StrEnum))
+            or value is None
+            or isinstance(value, kind)
+        ):
+            continue
+        if value not in list(kind):
+            raise FieldError(item.name, f"must be one of {', '.join(kind)}; got {shown(value)}")
+        object.__setattr__(config, item.name, kind(value))
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
 
 
 class Checked:
@@ -72,6 +94,7 @@ class Checked:
     def check(self) -> None:
         """Raise `FieldError` for the first field outside its range or choices."""
         check_fields(self)
+        enum_fields(self)
 
 
 def field_help(cls: type, key: str) -> str:
@@ -224,12 +247,14 @@ def _default_section(field: dataclasses.Field[Any]) -> Any:
 
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     if isinstance(value, _Raw):
-        text_field = hint is str or (
-            typing.get_origin(hint) in (typing.Union, types.UnionType) and str in typing.get_args(hint)
-        )
-        if text_field and value.strip().lower() not in {"null", "none", "~"}:
-            return str(value)
-        value = value.parse(key)
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        options = typing.get_args(hint) if union else (hint,)
+        if any(map(_is_text, options)) and value.strip().lower() not in {"null", "none", "~"}:
+            if str in options:
+                return str(value)
+            value = str(value)  # an enum's value as typed, checked below
+        else:
+            value = value.parse(key)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
@@ -279,9 +304,13 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return value
     if hint is str and isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
-    if isinstance(hint, type) and issubclass(hint, str) and isinstance(value, str):  # StrEnum
-        try:
-            return hint(value)
-        except ValueError as error:
-            raise ConfigError(f"config key {key!r}: {error}") from error
+    if isinstance(hint, type) and issubclass(hint, StrEnum) and isinstance(value, str):
+        if value not in list(hint):
+            raise ConfigError(f"config key {key!r} must be one of {', '.join(hint)}; got {shown(value)}")
+        return hint(value)
     raise ConfigError(f"config key {key!r} expects {getattr(hint, '__name__', hint)}, got {shown(value)}")
+
+
+def _is_text(hint: Any) -> bool:
+    """A field read as text from ``--set``: ``str`` or a `StrEnum`."""
+    return hint is str or (isinstance(hint, type) and issubclass(hint, StrEnum))

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from guidedcot import defaults
 from guidedcot.config import Checked
 from guidedcot.data import ContextMode
 from guidedcot.llm.config import ModelConfig
 from guidedcot.prompts import PromptsConfig
+
+
+class Criterion(StrEnum):
+    """Which teacher rationales distillation keeps: those whose prediction has EM 1, or F1 at least
+    ``f1_threshold``."""
+
+    EM = "em"
+    F1 = "f1"
+
+
+class Attention(StrEnum):
+    """The attention kernel of training (``auto``: `guidedcot.distill.train.training_attention`)."""
+
+    AUTO = "auto"
+    SDPA = "sdpa"
+    FLEX_ATTENTION = "flex_attention"
+    EAGER = "eager"
 
 
 def _teacher() -> ModelConfig:
@@ -59,9 +77,9 @@ class TrainConfig(Checked):
         default=defaults.STUDENT, metadata={"help": "Student: named model, HF folder or hub id."}
     )
     out: str = field(default="runs/student", metadata={"help": "Output folder: checkpoints, logs, final/."})
-    criterion: str = field(
-        default="em",
-        metadata={"choices": ("em", "f1"), "help": "Keep a rationale when its prediction is: em | f1."},
+    criterion: Criterion = field(
+        default=Criterion.EM,
+        metadata={"help": "Keep a rationale when its prediction is: em | f1."},
     )
     f1_threshold: float = field(
         default=0.8, metadata={"min": 0, "max": 1, "help": "With criterion f1: the minimum F1."}
@@ -91,10 +109,9 @@ class TrainConfig(Checked):
         metadata={"min": 1, "help": "Pad each batch to a multiple of this many tokens (tensor-core shapes)."},
     )
     torch_compile: bool = field(default=False, metadata={"help": "Compile the model with torch.compile."})
-    attention: str = field(
-        default="auto",
+    attention: Attention = field(
+        default=Attention.AUTO,
         metadata={
-            "choices": ("auto", "sdpa", "flex_attention", "eager"),
             "help": "Attention kernel of training. auto: flex_attention for compiled packed rows on a GPU (it "
             "skips the blocks between packed examples: 1.20x on an H200, the same loss), else the model's "
             "own (sdpa). flex_attention trains only on a GPU; the saved student is not tied to it.",

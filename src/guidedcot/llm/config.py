@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from guidedcot import defaults
 from guidedcot.config import Checked
+
+
+class Backend(StrEnum):
+    """What runs a model. ``auto``: an http(s) URL -> http, a GGUF or named model -> llama.cpp, an HF
+    folder or hub id -> transformers."""
+
+    AUTO = "auto"
+    LLAMACPP = "llamacpp"
+    TRANSFORMERS = "transformers"
+    HTTP = "http"
 
 
 @dataclass
@@ -15,10 +26,9 @@ class ModelConfig(Checked):
     model: str = field(
         metadata={"help": "Named model, .gguf file, HF folder, hub id, or http(s)://.../v1 URL."}
     )
-    backend: str = field(
-        default="auto",
+    backend: Backend = field(
+        default=Backend.AUTO,
         metadata={
-            "choices": ("auto", "llamacpp", "transformers", "http"),
             "help": "auto | llamacpp | transformers | http. auto: URL -> http, GGUF -> llama.cpp, HF -> transformers.",
         },
     )

@@ -5,22 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 from guidedcot import defaults
 from guidedcot.errors import GuidedCotError
 from guidedcot.llm.cache import CachedLanguageModel, GenerationCache, max_bytes_from_env
-from guidedcot.llm.config import ModelConfig
+from guidedcot.llm.config import Backend, ModelConfig
 from guidedcot.llm.types import LanguageModel
 from guidedcot.models import resolve_model
 
 logger = logging.getLogger(__name__)
-BackendName = Literal["auto", "llamacpp", "transformers", "http"]
 
 
 def load_backend(
     spec: str,
-    backend: BackendName = "auto",
+    backend: Backend | str = Backend.AUTO,
     *,
     http_model: str | None = None,
     api_key_env: str | None = "OPENAI_API_KEY",
@@ -35,6 +33,8 @@ def load_backend(
     ``auto`` picks HTTP for an ``http(s)://`` URL, llama.cpp for a named model or a .gguf file,
     and transformers for an HF folder or hub id.
     """
+    if backend not in list(Backend):
+        raise GuidedCotError(f"unknown backend {backend!r}; choose from {', '.join(Backend)}")
     if spec.startswith(("http://", "https://")) or backend == "http":
         if not spec.startswith(("http://", "https://")):
             raise GuidedCotError(
@@ -90,7 +90,7 @@ def build_backend(settings: ModelConfig) -> LanguageModel:
     """The configured backend, without a cache."""
     return load_backend(
         settings.model,
-        settings.backend,  # type: ignore[arg-type]
+        settings.backend,
         http_model=settings.http_model,
         api_key_env=settings.api_key_env,
         n_ctx=settings.n_ctx,

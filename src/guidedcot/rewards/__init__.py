@@ -8,24 +8,24 @@ GRPOTrainer unchanged. Model calls are batched and go through whatever cache the
 from guidedcot.rewards.aspects import AspectJudge, AspectReward, AspectScores, parse_verdict, yes_share
 from guidedcot.rewards.columns import completion_text, read_columns
 from guidedcot.rewards.combine import (
-    REWARD_MODES,
     GatedAspectReward,
     RewardBatch,
+    RewardMode,
     RewardSet,
     reward_set,
     total_rewards,
 )
-from guidedcot.rewards.task import TASK_METRICS, TaskReward
+from guidedcot.rewards.task import TaskMetric, TaskReward
 
 __all__ = [
-    "REWARD_MODES",
-    "TASK_METRICS",
     "AspectJudge",
     "AspectReward",
     "AspectScores",
     "GatedAspectReward",
     "RewardBatch",
+    "RewardMode",
     "RewardSet",
+    "TaskMetric",
     "TaskReward",
     "completion_text",
     "parse_verdict",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from guidedcot.errors import ConfigError
@@ -17,7 +18,17 @@ from guidedcot.rewards.aspects import AspectReward
 from guidedcot.rewards.columns import read_columns
 from guidedcot.rewards.task import TaskReward
 
-REWARD_MODES = ("task", "aspect", "task+aspect", "gated")
+
+class RewardMode(StrEnum):
+    """Which rewards an RL step sums."""
+
+    TASK = "task"
+    ASPECT = "aspect"
+    TASK_ASPECT = "task+aspect"
+    GATED = "gated"
+    """The task reward, plus the aspect reward only where the answer is right."""
+
+
 RewardFunction = Callable[..., list[float | None]]
 
 
@@ -84,7 +95,7 @@ def total_rewards(values: Sequence[Sequence[float | None]], weights: Sequence[fl
 
 
 def reward_set(
-    mode: str,
+    mode: RewardMode | str,
     *,
     task: TaskReward | None = None,
     aspect: AspectReward | None = None,
@@ -92,8 +103,8 @@ def reward_set(
     aspect_weight: float = 1.0,
 ) -> RewardSet:
     """The functions and weights of a reward variant: ``task``, ``aspect``, ``task+aspect`` or ``gated``."""
-    if mode not in REWARD_MODES:
-        raise ConfigError(f"unknown reward {mode!r}; choose from {', '.join(REWARD_MODES)}")
+    if mode not in list(RewardMode):
+        raise ConfigError(f"unknown reward {mode!r}; choose from {', '.join(RewardMode)}")
     needs_task, needs_aspect = mode != "aspect", mode != "task"
     if (needs_task and task is None) or (needs_aspect and aspect is None):
         raise ConfigError(f"reward {mode!r} needs a task reward and/or an aspect judge that were not given")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from guidedcot.errors import ConfigError
 from guidedcot.llm.types import LanguageModel
@@ -19,8 +20,14 @@ from guidedcot.pipeline import Answerer, Method, MethodKind, Question, TokenLimi
 from guidedcot.prompts import PromptTemplate, build_templates
 from guidedcot.rewards.columns import read_columns
 
-TaskMetric = Literal["em", "f1", "gain"]
-TASK_METRICS: tuple[str, ...] = ("em", "f1", "gain")
+
+class TaskMetric(StrEnum):
+    """The task reward's metric of the reader's answer."""
+
+    EM = "em"
+    F1 = "f1"
+    GAIN = "gain"
+    """EM with the rationale minus the reader's standard-prompting EM without it."""
 
 
 @dataclass(frozen=True)
@@ -38,13 +45,13 @@ class TaskReward:
         self,
         reader: LanguageModel,
         *,
-        metric: TaskMetric = "em",
+        metric: TaskMetric | str = TaskMetric.EM,
         templates: Mapping[str, PromptTemplate] | None = None,
         limits: TokenLimits | None = None,
     ) -> None:
-        if metric not in TASK_METRICS:
-            raise ConfigError(f"unknown task metric {metric!r}; choose from {', '.join(TASK_METRICS)}")
-        self.metric = metric
+        if metric not in list(TaskMetric):
+            raise ConfigError(f"unknown task metric {metric!r}; choose from {', '.join(TaskMetric)}")
+        self.metric = TaskMetric(metric)
         self.answerer = Answerer(
             reader=reader, templates=templates or build_templates(), limits=limits or TokenLimits()
         )

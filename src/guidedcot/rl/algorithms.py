@@ -16,7 +16,7 @@ from typing import ClassVar, Literal, Protocol
 
 import torch
 
-from guidedcot.rl.config import RLConfig
+from guidedcot.rl.config import Algo, RLConfig
 from guidedcot.rl.core import group_advantages, kl_penalty, masked_mean, ppo_advantages, value_loss
 
 
@@ -111,9 +111,9 @@ class GroupRelative:
 
 def algorithm_for(config: RLConfig) -> Algorithm:
     """The algorithm ``config.algo`` names, with its settings."""
-    if config.algo == "ppo":
+    if config.algo == Algo.PPO:
         return PPO(
             config.gamma, config.lam, config.whiten_rewards, config.value_coef, config.value_clip_range
         )
-    kind: Literal["grpo", "rloo"] = "grpo" if config.algo == "grpo" else "rloo"
+    kind: Literal["grpo", "rloo"] = "grpo" if config.algo == Algo.GRPO else "rloo"
     return GroupRelative(kind, config.group_size)

@@ -8,16 +8,33 @@ target KL), scaled to what a 2-core CPU can run; each help text says what the kn
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from guidedcot import defaults
-from guidedcot.config import Checked, check_fields
+from guidedcot.config import Checked
 from guidedcot.data import ContextMode
 from guidedcot.errors import ConfigError
 from guidedcot.llm.config import ModelConfig
 from guidedcot.prompts import JudgeConfig, PromptsConfig
+from guidedcot.rewards.combine import RewardMode
+from guidedcot.rewards.task import TaskMetric
 
-ALGOS = ("ppo", "grpo", "rloo")
-ROLLOUT_CACHES = ("dynamic", "static")
+
+class Algo(StrEnum):
+    """The policy-gradient algorithm (`guidedcot.rl.algorithms`)."""
+
+    PPO = "ppo"
+    """A value head and GAE: the paper's setting."""
+    GRPO = "grpo"
+    RLOO = "rloo"
+
+
+class RolloutCache(StrEnum):
+    """The KV cache rollouts sample with."""
+
+    AUTO = "auto"
+    DYNAMIC = "dynamic"
+    STATIC = "static"
 
 
 def _reader() -> ModelConfig:
@@ -36,23 +53,21 @@ class RLConfig(Checked):
         default=None, metadata={"help": "Frozen KL reference; default: the student as loaded at step 0."}
     )
     reader: ModelConfig = field(default_factory=_reader)
-    algo: str = field(
-        default="grpo",
+    algo: Algo = field(
+        default=Algo.GRPO,
         metadata={
-            "choices": ("ppo", "grpo", "rloo"),
             "help": "ppo (value head + GAE, the paper's setting) | grpo | rloo (critic-free, k per question).",
         },
     )
-    reward: str = field(
-        default="task",
+    reward: RewardMode = field(
+        default=RewardMode.TASK,
         metadata={
-            "choices": ("task", "aspect", "task+aspect", "gated"),
             "help": "task | aspect | task+aspect | gated (aspect only when the answer is right).",
         },
     )
-    task_metric: str = field(
-        default="em",
-        metadata={"choices": ("em", "f1", "gain"), "help": "em | f1 | gain (over standard prompting)."},
+    task_metric: TaskMetric = field(
+        default=TaskMetric.EM,
+        metadata={"help": "em | f1 | gain (over standard prompting)."},
     )
     task_weight: float = field(
         default=1.0, metadata={"min": 0, "help": "Weight of the task reward in the sum."}
@@ -129,10 +144,9 @@ class RLConfig(Checked):
     top_p: float = field(
         default=1.0, metadata={"above": 0, "max": 1, "help": "Nucleus sampling of rollouts."}
     )
-    rollout_cache: str = field(
-        default="auto",
+    rollout_cache: RolloutCache = field(
+        default=RolloutCache.AUTO,
         metadata={
-            "choices": ("auto", "dynamic", "static"),
             "help": "KV cache of rollouts: dynamic (transformers' generate) or static (causal students: a "
             "fixed cache; on a GPU a compiled, graph-captured decode step with packed GQA attention, "
             "8x faster in the RL loop on an H200; the same samples, bf16 rounding apart). auto: static for "
@@ -205,6 +219,6 @@ class RLConfig(Checked):
     def check(self) -> None:
         """Refuse a value outside its range or choices, and settings that contradict each other, before
         anything loads (again after fields were set by hand, as the command line does)."""
-        check_fields(self)
-        if self.algo in {"grpo", "rloo"} and self.group_size < 2:
+        super().check()
+        if self.algo in {Algo.GRPO, Algo.RLOO} and self.group_size < 2:
             raise ConfigError(f"{self.algo} compares rationales of one question: set group_size >= 2")

@@ -23,7 +23,7 @@ def build_rewards(config: RLConfig, reader: LanguageModel) -> RewardSet:
         TaskReward(reader, metric=config.task_metric, templates=templates)
         if config.reward != "aspect"
         else None
-    )  # type: ignore[arg-type]
+    )
     aspect = (
         AspectReward(AspectJudge(reader, config.judge, seed=config.seed)) if config.reward != "task" else None
     )
