@@ -22,12 +22,14 @@ from guidedcot.distill.config import GenerateConfig, TrainConfig
 from guidedcot.errors import ConfigError
 from guidedcot.evaluate.config import EvaluateConfig
 from guidedcot.llm.config import ModelConfig
+from guidedcot.rewards.combine import RewardMode
 from guidedcot.rl.config import RLConfig
 from guidedcot.study.config import UNTRAINED, StudyConfig
 
 STAGE_KINDS = ("teacher", "distill", "rl", "evaluate")
 GUIDED_METHODS = ("guided", "guided-sc")
-JUDGED_REWARDS = ("aspect", "task+aspect", "gated")
+JUDGED_REWARDS = frozenset(RewardMode) - {RewardMode.TASK}
+"""Rewards that call the judge."""
 _SET_BY_THE_STUDY = {
     "teacher": {"out": "out", "context_mode": "context_mode"},
     "distill": {"out": "out", "teacher_store": "teacher", "context_mode": "context_mode"},
