@@ -21,6 +21,19 @@ def default_folder(command: str) -> Path:
     return Path("runs") / f"{command}-{dt.datetime.now():%Y%m%d-%H%M%S}"
 
 
+def numbered_folders(folder: Path, prefix: str, *, complete: str | None = None) -> list[Path]:
+    """The ``<prefix>-N`` folders in ``folder`` (none where it does not exist), lowest N first; with
+    ``complete``, only those holding that file (a writer that puts it last marks a finished folder)."""
+    found = [
+        path
+        for path in folder.glob(f"{prefix}-*")
+        if path.is_dir()
+        and path.name[len(prefix) + 1 :].isdigit()
+        and (complete is None or (path / complete).exists())
+    ]
+    return sorted(found, key=lambda path: int(path.name[len(prefix) + 1 :]))
+
+
 def check_run_folder(out: Path | str) -> None:
     """Refuse an output path that exists and is not a folder (or lies under a file), before any work."""
     path = Path(out)

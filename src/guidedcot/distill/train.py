@@ -32,7 +32,7 @@ from guidedcot.distill.trainset import (
 from guidedcot.errors import ConfigError, GuidedCotError
 from guidedcot.progress import ProgressHook
 from guidedcot.prompts import build_templates
-from guidedcot.runs import refuse_unasked_resume
+from guidedcot.runs import numbered_folders, refuse_unasked_resume
 from guidedcot.student import IGNORE_INDEX, encode_rationale_example, load_student
 
 logger = logging.getLogger(__name__)
@@ -72,12 +72,8 @@ def last_checkpoint(folder: Path) -> Path | None:
     The Trainer writes ``trainer_state.json`` last, so a folder without it is a checkpoint that a
     killed run left half-written: resuming skips it and takes the one before.
     """
-    checkpoints = [
-        p
-        for p in folder.glob("checkpoint-*")
-        if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()
-    ]
-    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+    complete = numbered_folders(folder, "checkpoint", complete="trainer_state.json")
+    return complete[-1] if complete else None
 
 
 def training_arguments(config: TrainConfig, *, has_eval: bool, bf16: bool) -> Any:

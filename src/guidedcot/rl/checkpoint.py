@@ -16,6 +16,7 @@ import torch
 
 from guidedcot.errors import GuidedCotError
 from guidedcot.rl.config import RLConfig
+from guidedcot.runs import numbered_folders
 
 if TYPE_CHECKING:
     from guidedcot.rl.policy import PolicyModel
@@ -29,9 +30,8 @@ def checkpoint_step(path: Path) -> int:
 
 
 def checkpoint_dirs(folder: Path) -> list[Path]:
-    """Finished ``step-N`` checkpoints, oldest first."""
-    found = [p for p in folder.glob("step-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=checkpoint_step)
+    """Finished ``step-N`` checkpoints (each written whole, then renamed into place), oldest first."""
+    return numbered_folders(folder, "step")
 
 
 def rng_state() -> dict[str, Any]:
