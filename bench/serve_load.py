@@ -7,7 +7,12 @@ SmolLM2 GGUF on 127.0.0.1):
 - served: each client thread POSTs to `guidedcot serve`, which batches the student and the reader.
 Per mode: latency p50 / p95 per request, throughput (requests/s), statuses. Loopback only, bounded.
 
-Run: ``.venv/bin/python bench/serve_load.py [--clients 8 --requests 25 --rationale-tokens 64]``
+``--memory ROUNDS``: instead, the served mode only, ROUNDS rounds of clients x requests each, and the
+resident size of the `guidedcot serve` process after each round (does it plateau?); ``--serve-set
+KEY=VALUE`` passes settings to the server (``release_heap=false`` for the behaviour before).
+
+Run: ``.venv/bin/python bench/serve_load.py [--clients 8 --requests 25 --rationale-tokens 64]``, or
+``.venv/bin/python bench/serve_load.py --memory 12 --clients 10 --requests 5 --rationale-tokens 16``
 """
 
 from __future__ import annotations
@@ -72,11 +77,42 @@ def run_clients(clients: int, questions: list[Question], ask: Callable[[Question
             "statuses": dict(statuses)}  # fmt: skip
 
 
+def resident_gb(pid: int) -> float:
+    """The resident set size of process ``pid`` in GB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024 / 1e9
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def memory_rounds(
+    rounds: int, clients: int, questions: list[Question], serve: subprocess.Popen[str], url: str
+) -> list[tuple[int, float, dict[int, int]]]:
+    """(requests answered so far, the server's resident GB, statuses) after each round."""
+    http = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=clients))
+    rows = [(0, resident_gb(serve.pid), {})]
+    done = 0
+    for _ in range(rounds):
+        result = run_clients(clients, questions, lambda q: served_status(http, url, q))
+        done += sum(result["statuses"].values())  # type: ignore[attr-defined]
+        rows.append((done, resident_gb(serve.pid), result["statuses"]))  # type: ignore[arg-type]
+        print(f"{done} requests: {rows[-1][1]:.3f} GB {rows[-1][2]}", file=sys.stderr, flush=True)
+    return rows
+
+
+def served_status(http: httpx.Client, url: str, question: Question) -> int:
+    """POST one question to `guidedcot serve`; the status."""
+    body = {"guidedcot": {"question": question.question, "context": question.context}}
+    return http.post(f"{url}/chat/completions", json=body).status_code
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=25, help="requests per client")
     parser.add_argument("--rationale-tokens", type=int, default=64)
+    parser.add_argument("--memory", type=int, default=0, metavar="ROUNDS", help="resident size over rounds")
+    parser.add_argument("--serve-set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
 
     data_dir = resolve_data_dir(None)
@@ -100,6 +136,28 @@ def main() -> None:
         folder / "reader.log",
     )
     results: dict[str, dict[str, object]] = {}
+    serve_args = [sys.executable, "-m", "guidedcot.cli.app", "serve", "--student", "smollm2", "--reader", reader_url,
+                  "--reader-model", "smollm2", "--port", "0", "--set", f"rationale_tokens={args.rationale_tokens}",
+                  "--set", f"max_batch={args.clients}", "--set", "reader.n_parallel=4",
+                  *(a for setting in args.serve_set for a in ("--set", setting))]  # fmt: skip
+    if args.memory:
+        try:
+            serve_process, serve_url = start(serve_args, folder / "serve.log")
+            try:
+                rows = memory_rounds(args.memory, args.clients, questions, serve_process, serve_url)
+            finally:
+                serve_process.terminate()
+                serve_process.wait(timeout=120)
+        finally:
+            reader_process.terminate()
+            reader_process.wait(timeout=60)
+        print(f"\n`guidedcot serve` {' '.join(args.serve_set) or '(defaults)'}: {args.clients} clients x "
+              f"{args.requests} requests a round, rationale <= {args.rationale_tokens} tokens")  # fmt: skip
+        print("| requests answered | resident GB | statuses of the round |")
+        print("| ---: | ---: | --- |")
+        for done, gb, statuses in rows:
+            print(f"| {done} | {gb:.3f} | {statuses or ''} |")
+        return
     try:
         reader_settings = ModelConfig(model=reader_url, http_model="smollm2", n_parallel=4, max_retries=1)
         answerer = Answerer(
@@ -118,20 +176,12 @@ def main() -> None:
 
         results["direct"] = run_clients(args.clients, questions, direct)
 
-        serve_process, serve_url = start(
-            [sys.executable, "-m", "guidedcot.cli.app", "serve", "--student", "smollm2", "--reader", reader_url,
-             "--reader-model", "smollm2", "--port", "0", "--set", f"rationale_tokens={args.rationale_tokens}",
-             "--set", f"max_batch={args.clients}", "--set", "reader.n_parallel=4"],
-            folder / "serve.log",
-        )  # fmt: skip
+        serve_process, serve_url = start(serve_args, folder / "serve.log")
         try:
             http = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=args.clients))
-
-            def served(question: Question) -> int:
-                body = {"guidedcot": {"question": question.question, "context": question.context}}
-                return http.post(f"{serve_url}/chat/completions", json=body).status_code
-
-            results["served"] = run_clients(args.clients, questions, served)
+            results["served"] = run_clients(
+                args.clients, questions, lambda q: served_status(http, serve_url, q)
+            )
         finally:
             serve_process.terminate()
             serve_process.wait(timeout=120)
