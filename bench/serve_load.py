@@ -18,6 +18,7 @@ Run: ``.venv/bin/python bench/serve_load.py [--clients 8 --requests 25 --rationa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -26,7 +27,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,17 @@ from guidedcot.llm.config import ModelConfig
 from guidedcot.llm.factory import build_backend
 from guidedcot.pipeline import Answerer, Question, TokenLimits
 from guidedcot.prompts import build_templates
+
+
+@contextlib.contextmanager
+def running(args: list[str], log: Path, *, stop_s: float) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A server process (`start`) for the ``with`` block, terminated after it."""
+    process, url = start(args, log)
+    try:
+        yield process, url
+    finally:
+        process.terminate()
+        process.wait(timeout=stop_s)
 
 
 def start(args: list[str], log: Path) -> tuple[subprocess.Popen[str], str]:
@@ -88,12 +100,14 @@ def resident_gb(pid: int) -> float:
 def memory_rounds(
     rounds: int, clients: int, questions: list[Question], serve: subprocess.Popen[str], url: str
 ) -> list[tuple[int, float, dict[int, int]]]:
-    """(requests answered so far, the server's resident GB, statuses) after each round."""
+    """(requests answered so far, the server's resident GB, statuses) after each round; round r asks
+    the r-th slice of ``questions`` (every client the same slice)."""
     http = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=clients))
     rows = [(0, resident_gb(serve.pid), {})]
-    done = 0
-    for _ in range(rounds):
-        result = run_clients(clients, questions, lambda q: served_status(http, url, q))
+    done, size = 0, len(questions) // rounds
+    for round_index in range(rounds):
+        chunk = questions[round_index * size : (round_index + 1) * size]
+        result = run_clients(clients, chunk, lambda q: served_status(http, url, q))
         done += sum(result["statuses"].values())  # type: ignore[attr-defined]
         rows.append((done, resident_gb(serve.pid), result["statuses"]))  # type: ignore[arg-type]
         print(f"{done} requests: {rows[-1][1]:.3f} GB {rows[-1][2]}", file=sys.stderr, flush=True)
@@ -116,49 +130,26 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = resolve_data_dir(None)
-    examples = select_examples("hotpotqa:dev", data_dir, split="dev", limit=args.requests).examples
+    count = args.requests * max(1, args.memory)  # --memory: distinct questions every round
+    examples = select_examples("hotpotqa:dev", data_dir, split="dev", limit=count).examples
     questions = [
         Question(id=e.id, question=e.question, context=build_context(e, ContextMode.GOLD).text)
         for e in examples
     ]
     folder = Path(tempfile.mkdtemp(prefix="serve-load-"))
-    reader_process, reader_url = start(
-        [
-            sys.executable,
-            "-m",
-            "guidedcot.llm.llamacpp_server",
-            "smollm2",
-            "--n-ctx",
-            "2048",
-            "--n-parallel",
-            "4",
-        ],
-        folder / "reader.log",
-    )
+    reader_args = [sys.executable, "-m", "guidedcot.llm.llamacpp_server", "smollm2", "--n-ctx", "2048",
+                   "--n-parallel", "4"]  # fmt: skip
     results: dict[str, dict[str, object]] = {}
-    serve_args = [sys.executable, "-m", "guidedcot.cli.app", "serve", "--student", "smollm2", "--reader", reader_url,
-                  "--reader-model", "smollm2", "--port", "0", "--set", f"rationale_tokens={args.rationale_tokens}",
-                  "--set", f"max_batch={args.clients}", "--set", "reader.n_parallel=4",
-                  *(a for setting in args.serve_set for a in ("--set", setting))]  # fmt: skip
-    if args.memory:
-        try:
-            serve_process, serve_url = start(serve_args, folder / "serve.log")
-            try:
+    with running(reader_args, folder / "reader.log", stop_s=60) as (_, reader_url):
+        serve_args = [sys.executable, "-m", "guidedcot.cli.app", "serve", "--student", "smollm2", "--reader",
+                      reader_url, "--reader-model", "smollm2", "--port", "0", "--set",
+                      f"rationale_tokens={args.rationale_tokens}", "--set", f"max_batch={args.clients}", "--set",
+                      "reader.n_parallel=4", *(a for setting in args.serve_set for a in ("--set", setting))]  # fmt: skip
+        if args.memory:
+            with running(serve_args, folder / "serve.log", stop_s=120) as (serve_process, serve_url):
                 rows = memory_rounds(args.memory, args.clients, questions, serve_process, serve_url)
-            finally:
-                serve_process.terminate()
-                serve_process.wait(timeout=120)
-        finally:
-            reader_process.terminate()
-            reader_process.wait(timeout=60)
-        print(f"\n`guidedcot serve` {' '.join(args.serve_set) or '(defaults)'}: {args.clients} clients x "
-              f"{args.requests} requests a round, rationale <= {args.rationale_tokens} tokens")  # fmt: skip
-        print("| requests answered | resident GB | statuses of the round |")
-        print("| ---: | ---: | --- |")
-        for done, gb, statuses in rows:
-            print(f"| {done} | {gb:.3f} | {statuses or ''} |")
-        return
-    try:
+            print_memory(rows, args)
+            return
         reader_settings = ModelConfig(model=reader_url, http_model="smollm2", n_parallel=4, max_retries=1)
         answerer = Answerer(
             reader=build_backend(reader_settings),
@@ -175,19 +166,11 @@ def main() -> None:
             return 200
 
         results["direct"] = run_clients(args.clients, questions, direct)
-
-        serve_process, serve_url = start(serve_args, folder / "serve.log")
-        try:
+        with running(serve_args, folder / "serve.log", stop_s=120) as (_, serve_url):
             http = httpx.Client(timeout=600, limits=httpx.Limits(max_connections=args.clients))
             results["served"] = run_clients(
                 args.clients, questions, lambda q: served_status(http, serve_url, q)
             )
-        finally:
-            serve_process.terminate()
-            serve_process.wait(timeout=120)
-    finally:
-        reader_process.terminate()
-        reader_process.wait(timeout=60)
 
     print(f"\n{args.clients} clients x {args.requests} requests, rationale <= {args.rationale_tokens} tokens, "
           f"{os.cpu_count()} CPUs")  # fmt: skip
@@ -199,6 +182,16 @@ def main() -> None:
         )
     ratio = float(results["served"]["rps"]) / float(results["direct"]["rps"])  # type: ignore[arg-type]
     print(f"served / direct throughput: {ratio:.2f}x")
+
+
+def print_memory(rows: list[tuple[int, float, dict[int, int]]], args: argparse.Namespace) -> None:
+    """The resident-size table of ``--memory``, as Markdown."""
+    print(f"\n`guidedcot serve` {' '.join(args.serve_set) or '(defaults)'}: {args.clients} clients x "
+          f"{args.requests} requests a round, rationale <= {args.rationale_tokens} tokens")  # fmt: skip
+    print("| requests answered | resident GB | statuses of the round |")
+    print("| ---: | ---: | --- |")
+    for done, gb, statuses in rows:
+        print(f"| {done} | {gb:.3f} | {statuses or ''} |")
 
 
 if __name__ == "__main__":
