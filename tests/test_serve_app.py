@@ -298,3 +298,18 @@ def test_the_batcher_runs_concurrent_items_together_and_fails_only_the_item_that
     assert isinstance(second[0], ValueError)  # the bad item alone fails; its batch neighbour is answered
     assert second[1].output == 50 and second[1].batch_size == 1  # type: ignore[union-attr]
     assert seen[-3:] in ([2, 1, 1], [2, 1, 1][::-1])  # the batch of two, then each item alone
+
+
+@pytest.mark.parametrize("release", [True, False])
+def test_each_student_batch_hands_its_freed_heap_back_unless_told_not_to(
+    release: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import guidedcot.serve.engine as engine_module
+
+    calls: list[int] = []
+    monkeypatch.setattr(engine_module, "release_free_heap", lambda: calls.append(1) or True)
+    with make_client(release_heap=release) as client:
+        for _ in range(3):
+            body = {"model": "guidedcot", "messages": [MESSAGE]}
+            assert client.post("/v1/chat/completions", json=body).status_code == 200
+    assert len(calls) == (3 if release else 0)

@@ -99,3 +99,10 @@ class ServeConfig(Checked):
         default=60.0,
         metadata={"min": 0, "help": "On SIGTERM, how long requests in flight may take to finish."},
     )
+    release_heap: bool = field(
+        default=True,
+        metadata={
+            "help": "After each student batch, hand the heap it freed back to the system (glibc "
+            "malloc_trim), so the resident size stays flat under load (bench/RESULTS.md)."
+        },
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from guidedcot.llm.streaming import StreamChunk, stream_generation
 from guidedcot.llm.types import Generation, GenerationRequest, LanguageModel
+from guidedcot.memory import release_free_heap
 from guidedcot.pipeline import Answerer, Question, TokenLimits
 from guidedcot.pipeline.voting import majority_vote
 from guidedcot.prompts import PromptTemplate, extract_answer
@@ -138,11 +139,14 @@ class GuidedEngine:
         return dataclasses.replace(request, max_new_tokens=query.answer_tokens)
 
     def _write(self, items: Sequence[tuple[Question, ChatQuery]]) -> list[list[Generation]]:
-        return self.answerer.write_rationales(
+        drafts = self.answerer.write_rationales(
             [question for question, _ in items],
             samples=[query.n for _, query in items],
             temperature=[query.temperature for _, query in items],
         )
+        if self.settings.release_heap:
+            release_free_heap()
+        return drafts
 
     def _read(self, items: Sequence[tuple[Question, ChatQuery, list[str]]]) -> list[list[Generation]]:
         requests = [self._reading_request(q, query, r) for q, query, rationales in items for r in rationales]
