@@ -2,10 +2,12 @@
 # The study on a machine without its study folder (a new machine: model weights are never committed).
 # What the trained students need is done again from the committed teacher store, under the same
 # configs/study.yaml and the same written rules: the distillation (same seed), the epoch choice
-# (select-distill.sh), the RL run and its checkpoint choice (after-rl.sh), the evaluation of those two
-# students on the selection set, then their blind predictions. The evaluations that need no trained
-# student (baselines, untrained) are the committed ones, copied, not run again. The blind runs come last
-# (cot's needs no student, but the chain's untried steps go first). Resumable at every step:
+# (select-distill.sh), the RL run and its checkpoint choice (choose-rl.sh), the evaluation of those two
+# students on the selection set, and the blind predictions. The evaluations that need no trained
+# student (baselines, untrained) are the committed ones, copied, not run again. Order (since the third
+# run, a new machine again on 2026-12-03): cot's blind run first (it needs no student, so it can be
+# committed within one session), each student's blind run as soon as its choice is made, the
+# selection-set evaluation of the two students last. Resumable at every step:
 #   setsid nohup nice -n 19 bash results/study/rerun.sh >> ~/guidedcot-runs/study-rerun.log 2>&1 &
 set -euo pipefail
 cd /work/main
@@ -23,8 +25,11 @@ for name in baselines untrained; do
     git show 88f1195:$R/eval-gold-$name/predictions.jsonl > $S/eval-gold-$name/predictions.jsonl
   fi
 done
+bash $R/blind.sh cot
 $G study configs/study.yaml --out $S --stage distill
 bash $R/select-distill.sh
+bash $R/blind.sh guided-kd
 $G study configs/study.yaml --out $S --stage rl
-bash $R/after-rl.sh
-bash $R/blind.sh cot guided-kd guided-rl
+bash $R/choose-rl.sh
+bash $R/blind.sh guided-rl
+$G study configs/study.yaml --out $S --stage evaluate
