@@ -78,6 +78,24 @@ def test_the_python_api_checks_too_and_unset_optionals_pass() -> None:
         RLConfig(algo="grpo", group_size=1)
 
 
+def test_every_named_choice_outside_a_config_is_checked_the_same_way() -> None:
+    """The Python API's entry points that take a choice as text refuse a wrong one with the config's
+    message, and hold a right one as the member."""
+    from guidedcot.llm.factory import load_backend
+    from guidedcot.rewards.combine import RewardMode, reward_set
+    from guidedcot.rewards.task import TaskMetric, TaskReward
+
+    with pytest.raises(ConfigError, match=r"config key 'backend' must be one of auto, .*; got 'vllm'"):
+        load_backend("smollm2", "vllm")
+    with pytest.raises(ConfigError, match=r"config key 'reward' must be one of task, .*; got 'bleu'"):
+        reward_set("bleu")
+    with pytest.raises(ConfigError, match="config key 'metric' must be one of em, f1, gain; got 3"):
+        TaskReward(None, metric=3)  # type: ignore[arg-type]
+    assert TaskReward(None, metric="f1").metric is TaskMetric.F1  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="needs a task reward"):
+        reward_set(RewardMode.TASK)
+
+
 def test_a_yaml_file_out_of_range_names_the_file_key(tmp_path: Path) -> None:
     config = tmp_path / "rl.yaml"
     config.write_text("judge:\n  aspects: [coherence]\nreader:\n  model: x\n  timeout_s: 0\n")

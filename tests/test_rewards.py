@@ -163,7 +163,10 @@ def test_total_rewards_skips_none_as_trl_does() -> None:
 
 
 def test_reward_set_refuses_unknown_modes_and_missing_parts() -> None:
-    with pytest.raises(ConfigError, match="unknown reward"):
+    with pytest.raises(
+        ConfigError,
+        match="config key 'reward' must be one of task, aspect, task\\+aspect, gated; got 'accuracy'",
+    ):
         reward_set("accuracy", task=TaskReward(scripted_reader()))
     with pytest.raises(ConfigError, match="needs"):
         reward_set("gated", task=TaskReward(scripted_reader()))
@@ -196,5 +199,5 @@ def test_completion_shapes_and_column_errors() -> None:
         reward(completions=[GOOD], question=[Q1], context=[CONTEXT])
     with pytest.raises(GuidedCotError, match="'answers' has 2 rows for 1 completions"):
         reward(completions=[GOOD], question=[Q1], context=[CONTEXT], answers=[["a"], ["b"]])
-    with pytest.raises(ConfigError, match="unknown task metric"):
+    with pytest.raises(ConfigError, match="config key 'metric' must be one of em, f1, gain; got 'accuracy'"):
         TaskReward(scripted_reader(), metric="accuracy")  # type: ignore[arg-type]

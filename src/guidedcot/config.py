@@ -24,6 +24,7 @@ import yaml
 from guidedcot.errors import ConfigError
 
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 SHOWN = 60  # characters of a value echoed in a message at most
 
 
@@ -74,9 +75,17 @@ def enum_fields(config: Any) -> None:
             or isinstance(value, kind)
         ):
             continue
-        if value not in list(kind):
-            raise FieldError(item.name, f"must be one of {', '.join(kind)}; got {shown(value)}")
-        object.__setattr__(config, item.name, kind(value))
+        object.__setattr__(config, item.name, member(kind, value, item.name))
+
+
+def member(kind: type[E], value: object, name: str) -> E:
+    """``value`` as a member of the `StrEnum` ``kind`` (``"ppo"`` -> ``Algo.PPO``); `FieldError`
+    "config key 'name' must be one of a, b; got 'x'" for a value that is none of them."""
+    if isinstance(value, kind):
+        return value
+    if value not in list(kind):
+        raise FieldError(name, f"must be one of {', '.join(kind)}; got {shown(value)}")
+    return kind(value)
 
 
 @functools.cache
@@ -305,9 +314,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is str and isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
     if isinstance(hint, type) and issubclass(hint, StrEnum) and isinstance(value, str):
-        if value not in list(hint):
-            raise ConfigError(f"config key {key!r} must be one of {', '.join(hint)}; got {shown(value)}")
-        return hint(value)
+        return member(hint, value, key)
     raise ConfigError(f"config key {key!r} expects {getattr(hint, '__name__', hint)}, got {shown(value)}")
 
 

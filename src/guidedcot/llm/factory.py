@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from guidedcot import defaults
+from guidedcot.config import member
 from guidedcot.errors import GuidedCotError
 from guidedcot.llm.cache import CachedLanguageModel, GenerationCache, max_bytes_from_env
 from guidedcot.llm.config import Backend, ModelConfig
@@ -33,8 +34,7 @@ def load_backend(
     ``auto`` picks HTTP for an ``http(s)://`` URL, llama.cpp for a named model or a .gguf file,
     and transformers for an HF folder or hub id.
     """
-    if backend not in list(Backend):
-        raise GuidedCotError(f"unknown backend {backend!r}; choose from {', '.join(Backend)}")
+    backend = member(Backend, backend, "backend")
     if spec.startswith(("http://", "https://")) or backend == "http":
         if not spec.startswith(("http://", "https://")):
             raise GuidedCotError(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from guidedcot.config import member
 from guidedcot.errors import ConfigError
 from guidedcot.rewards.aspects import AspectReward
 from guidedcot.rewards.columns import read_columns
@@ -103,8 +104,7 @@ def reward_set(
     aspect_weight: float = 1.0,
 ) -> RewardSet:
     """The functions and weights of a reward variant: ``task``, ``aspect``, ``task+aspect`` or ``gated``."""
-    if mode not in list(RewardMode):
-        raise ConfigError(f"unknown reward {mode!r}; choose from {', '.join(RewardMode)}")
+    mode = member(RewardMode, mode, "reward")
     needs_task, needs_aspect = mode != "aspect", mode != "task"
     if (needs_task and task is None) or (needs_aspect and aspect is None):
         raise ConfigError(f"reward {mode!r} needs a task reward and/or an aspect judge that were not given")

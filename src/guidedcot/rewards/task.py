@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from guidedcot.errors import ConfigError
+from guidedcot.config import member
 from guidedcot.llm.types import LanguageModel
 from guidedcot.metrics import best_exact_match, best_f1
 from guidedcot.pipeline import Answerer, Method, MethodKind, Question, TokenLimits
@@ -49,9 +49,7 @@ class TaskReward:
         templates: Mapping[str, PromptTemplate] | None = None,
         limits: TokenLimits | None = None,
     ) -> None:
-        if metric not in list(TaskMetric):
-            raise ConfigError(f"unknown task metric {metric!r}; choose from {', '.join(TaskMetric)}")
-        self.metric = TaskMetric(metric)
+        self.metric = member(TaskMetric, metric, "metric")
         self.answerer = Answerer(
             reader=reader, templates=templates or build_templates(), limits=limits or TokenLimits()
         )
