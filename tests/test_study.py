@@ -11,6 +11,7 @@ import pytest
 
 from guidedcot.cli.app import main
 from guidedcot.config import load_config
+from guidedcot.distill.store import TeacherRecord
 from guidedcot.errors import ConfigError, GuidedCotError
 from guidedcot.evaluate.paired import paired_rows
 from guidedcot.evaluate.records import PredictionRecord
@@ -122,6 +123,35 @@ def test_a_stage_may_set_a_nested_section(shared_data: Path, tmp_path: Path) -> 
     assert evaluation.reader.n_ctx == 4096 and teacher.teacher.n_ctx == 4096
     with pytest.raises(ConfigError, match=r"unknown config key 'evaluate\.prompts\.guided\.sistem'"):
         plan_of(shared_data, tmp_path, evaluate={"prompts": {"guided": {"sistem": "x"}}})
+
+
+def test_the_teacher_stage_is_done_when_its_store_holds_every_question_and_sample(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """The plan marks the teacher [done] like every other finished stage; a store that lacks a question
+    or ends in a killed write is not done, and reading it never raises."""
+    plan = build_plan(plan_of(shared_data, tmp_path), shared_data)
+    teacher = plan.stage("teacher", "teacher")
+    keys = sorted(teacher.ids)
+    assert len(keys) == 4 and teacher.config.samples == 1
+
+    def write(rows: list[tuple[str, str]], tail: str = "") -> None:
+        teacher.out.mkdir(parents=True, exist_ok=True)
+        records = [
+            TeacherRecord(dataset=d, id=i, type="bridge", question="q", context="c", gold=["a"], sample_index=0,
+                          output="a", reasoning="r", prediction="a", has_prediction_line=True, em=1.0, f1=1.0)
+            for d, i in rows
+        ]  # fmt: skip
+        text = "".join(json.dumps(asdict(r)) + "\n" for r in records)
+        (teacher.out / "rationales.jsonl").write_text(text + tail, encoding="utf-8")
+
+    assert not teacher.done()
+    write(keys[:3])
+    assert not teacher.done() and "teacher [done]" not in "\n".join(plan.describe())
+    write(keys)
+    assert teacher.done() and "1. teacher [done]:" in "\n".join(plan.describe())
+    write(keys, tail='{"dataset": "hot')
+    assert not teacher.done()
 
 
 def record(dataset: str, qid: str, method: str, em: float, **extra: object) -> PredictionRecord:

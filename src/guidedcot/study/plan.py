@@ -19,7 +19,8 @@ from guidedcot.config import apply_overrides, config_to_dict
 from guidedcot.data import ContextMode
 from guidedcot.data.selection import check_gold, select_examples
 from guidedcot.distill.config import GenerateConfig, TrainConfig
-from guidedcot.errors import ConfigError
+from guidedcot.distill.store import load_records
+from guidedcot.errors import ConfigError, DataError
 from guidedcot.evaluate.config import EvaluateConfig
 from guidedcot.llm.config import ModelConfig
 from guidedcot.rewards.combine import RewardMode
@@ -60,8 +61,15 @@ class Stage:
         return self.kind if self.kind == self.name else f"{self.kind} {self.name}"
 
     def done(self) -> bool:
-        """True when the stage's result is on disk: a trained student's ``final/``, or an evaluation's
-        metrics written under this very config (a changed evaluation runs again, from the cache)."""
+        """True when the stage's result is on disk: a teacher store with every (question, sample), a
+        trained student's ``final/``, or an evaluation's metrics written under this very config (a
+        changed evaluation runs again, from the cache)."""
+        if self.kind == "teacher":
+            try:
+                have = {record.key for record in load_records(self.out / "rationales.jsonl")}
+            except DataError:  # a killed write: the stage repairs and finishes it
+                return False
+            return all((d, i, k) in have for d, i in self.ids for k in range(self.config.samples))
         if self.kind in {"distill", "rl"}:
             return (self.out / "final" / "config.json").exists()
         if self.kind == "evaluate" and (self.out / "metrics.json").exists():
