@@ -93,7 +93,9 @@ def test_lora_on_a_random_t5_runs_the_seq2seq_path(
         train_student(train_config(teacher_store, tmp_path / "packed", str(folder), "packing=true"))
 
 
-def test_packing_trains_a_causal_student(teacher_store: Path, tmp_path: Path, tiny_llama: Path) -> None:
+def test_packing_trains_a_causal_student(
+    teacher_store: Path, tmp_path: Path, tiny_llama: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = train_config(
         teacher_store, tmp_path / "packed", str(tiny_llama), "packing=true", "pack_tokens=1024",
         "batch_size=4", "max_steps=4", "learning_rate=3e-3",
@@ -102,6 +104,7 @@ def test_packing_trains_a_causal_student(teacher_store: Path, tmp_path: Path, ti
     result = train_student(config, progress=lambda label, done, total: reported.append((label, done, total)))
     assert result.global_step == 4
     assert reported == [(f"step {n}/4", n, 4) for n in range(1, 5)]  # every optimizer step, with its total
+    assert "'loss'" not in capsys.readouterr().out  # with a progress hook the Trainer prints no raw dicts
     assert result.eval_loss_before is not None and result.eval_loss_after is not None
     assert result.eval_loss_after < result.eval_loss_before
 

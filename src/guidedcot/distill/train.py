@@ -247,11 +247,16 @@ def build_trainer(
 
     arguments = training_arguments(config, has_eval=bool(eval_set), bf16=student.autocast_bf16)
     arguments.disable_tqdm = progress is not None or arguments.disable_tqdm
-    return Trainer(
+    trainer = Trainer(
         model=student.model, args=arguments, callbacks=[_reporting(progress)] if progress else None,
         train_dataset=encode(train_set), eval_dataset=encode(eval_set) if eval_set else None,
         data_collator=collator(student.tokenizer, student.model, config), processing_class=student.tokenizer,
     )  # fmt: skip
+    if progress:  # the hook shows progress and `_reporting` logs the numbers: no raw dicts on stdout
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 def write_training_summary(
@@ -297,6 +302,14 @@ def _reporting(progress: ProgressHook) -> Any:
     class ReportSteps(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             progress(f"step {state.global_step}/{state.max_steps}", state.global_step, state.max_steps)
+
+        def on_log(
+            self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
+        ) -> None:
+            shown = ", ".join(
+                f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in (logs or {}).items()
+            )
+            logger.info("step %d/%d: %s", state.global_step, state.max_steps, shown)
 
     return ReportSteps()
 
