@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Protocol step 6: the blind set, once per final system (choices written down before: KD = the epoch
-# select-distill.sh chose, epoch 3 in the second run whose students these are (epoch 2 in the first);
+# select-distill.sh chose for the students of the run at hand (epoch 2 in the first run, 3 in the second; the third
+# run, on a new machine again, chooses by the same rule);
 # RL = step 100 by the held-out rule; results/study/README.md). The *_blind_gold.json files hold only the
 # gold paragraphs and no supporting facts, so --context-mode distractor on them is the gold context.
 # Resumable: every call is cached; a finished system (run.json in the study folder, or its committed
