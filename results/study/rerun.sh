@@ -33,3 +33,10 @@ $G study configs/study.yaml --out $S --stage rl
 bash $R/choose-rl.sh
 bash $R/blind.sh guided-rl
 $G study configs/study.yaml --out $S --stage evaluate
+# Step 5's aspect scores, KD vs RL: the eight aspects judged by the reader on each student's selection-set
+# rationales (the reader's answers come from the cache of the evaluation stage); compare pairs them.
+for guide in distill-full rl-task; do
+  [ -f $S/aspects-$guide/metrics.json ] || $G evaluate --methods guided --dataset hotpotqa:dev \
+    --dataset '2wiki:dev[0:100]' --student $S/$guide/final --aspects --out $S/aspects-$guide --set context_mode=gold
+done
+$G compare $S/aspects-rl-task $S/aspects-distill-full > $S/aspects-rl-vs-kd.txt
