@@ -90,3 +90,13 @@ def test_every_bench_script_is_in_the_bench_index() -> None:
     scripts = [*BENCH, *(PACKAGE_ROOT.parents[1] / "bench").glob("*.sh")]
     missing = [p.name for p in scripts if f"`{p.name}`" not in index]
     assert not missing, f"bench/README.md does not list {missing}"
+
+
+def test_the_command_line_runs_as_a_module_without_a_double_import() -> None:
+    """``python -m guidedcot.cli.app`` (how `accelerate launch` runs it) imports the module once: runpy
+    warns when the package's ``__init__`` imported it first."""
+    done = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "guidedcot.cli.app", "--help"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and "found in sys.modules" not in done.stderr, done.stderr
