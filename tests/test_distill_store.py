@@ -124,3 +124,45 @@ def test_liger_without_its_package_is_refused_before_anything_loads(tmp_path: Pa
     config.teacher_store, config.out = str(tmp_path / "no-store"), str(tmp_path / "out")
     with pytest.raises(ConfigError, match=r"liger-kernel package: pip install 'guidedcot\[gpu\]'"):
         train_student(config)
+
+
+def test_a_stripped_store_fills_back_byte_for_byte_and_is_refused_for_training_until_then(
+    shared_data: Path, tmp_path: Path, make_teacher: Callable[..., Any]
+) -> None:
+    """Committed stores keep no dataset text: strip empties every context, fill rebuilds each from the
+    data with the manifest's mode and budget (cut contexts included), and training refuses the gap."""
+    from guidedcot.distill import TrainConfig
+    from guidedcot.distill.shareable import fill_contexts, strip_contexts
+    from guidedcot.distill.train import training_examples
+
+    def words(text: str) -> int:
+        return len(text.split())
+
+    config = settings(tmp_path, samples=2, max_context_tokens=60)
+    generate_rationales(config, teacher=make_teacher(), data_dir=shared_data, count_tokens=words)
+    store = Path(config.out)
+    original = {name: (store / name).read_bytes() for name in ("rationales.jsonl", "manifest.json")}
+    assert all(
+        words(r.context) <= 60 for r in load_records(store / "rationales.jsonl")
+    )  # the budget cut them
+
+    assert strip_contexts(store) == 12
+    assert all(r.context == "" for r in load_records(store / "rationales.jsonl"))
+    assert (store / "rationales.jsonl").stat().st_size < len(original["rationales.jsonl"])
+    train = load_config(TrainConfig)
+    train.teacher_store = str(store)
+    with pytest.raises(GuidedCotError, match=r"stripped of its contexts.*shareable fill"):
+        training_examples(train)
+
+    assert fill_contexts(store, shared_data, words) == 12
+    assert {name: (store / name).read_bytes() for name in original} == original
+    with pytest.raises(GuidedCotError, match="has its contexts"):
+        fill_contexts(store, shared_data, words)
+
+    strip_contexts(store)
+    lines = (store / "rationales.jsonl").read_text(encoding="utf-8").splitlines()
+    lines[3] = lines[3].replace(json.loads(lines[3])["id"], "no-such-question")
+    (store / "rationales.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match="no-such-question") as raised:
+        fill_contexts(store, shared_data, words)
+    assert "line 4" in str(raised.value)

@@ -17,6 +17,8 @@ R=results/study
 G=.venv/bin/guidedcot
 mkdir -p $S
 [ -d $S/teacher ] || cp -r $R/teacher $S/
+# The committed store keeps no dataset text: rebuild its contexts from the data (byte for byte the same).
+! grep -q contexts_stripped $S/teacher/manifest.json || .venv/bin/python -m guidedcot.distill.shareable fill $S/teacher
 # The committed predictions lack their context field (dataset text, left out to keep the repo small);
 # the study's summary reads whole records, so the copy takes them whole from the commit that still had them.
 for name in baselines untrained; do

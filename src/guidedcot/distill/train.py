@@ -22,6 +22,7 @@ from typing import Any
 from guidedcot.atomic import write_json_atomic
 from guidedcot.distill.config import TrainConfig
 from guidedcot.distill.packing import PackingCollator
+from guidedcot.distill.shareable import check_not_stripped
 from guidedcot.distill.store import load_records, read_manifest
 from guidedcot.distill.trainset import (
     RationaleExample,
@@ -212,6 +213,7 @@ def training_examples(
 ) -> tuple[list[RationaleExample], list[RationaleExample], TrainingSetStats]:
     """The teacher store's rationales that pass the filter, split by question into train and eval."""
     read_manifest(config.teacher_store)  # a folder that is not a teacher store fails here, before any model
+    check_not_stripped(Path(config.teacher_store))
     records = load_records(Path(config.teacher_store) / "rationales.jsonl")
     kept, stats = build_training_set(records, criterion=config.criterion, f1_threshold=config.f1_threshold)
     if not kept:
