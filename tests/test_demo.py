@@ -91,6 +91,4 @@ def test_quick_demo_runs_every_stage_and_a_second_run_replays(shared_data: Path,
     assert "done already" in again.stderr
     assert (root / "summary.md").read_text().split("Wall time")[0] == summary.split("Wall time")[0]
     rerun = [json.loads(line)["stage"] for line in (root / "timings.jsonl").read_text().splitlines()][7:]
-    assert rerun == [
-        "teacher"
-    ]  # the only stage that looks again (its store is complete); the rest are skipped
+    assert rerun == []  # every stage is skipped, the teacher too: its store holds every question
