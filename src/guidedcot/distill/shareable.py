@@ -33,8 +33,10 @@ def strip_contexts(store: Path) -> int:
     the number of records."""
     manifest = read_manifest(store)
     records = [replace(record, context="") for record in load_records(store / "rationales.jsonl")]
-    write_text_atomic(store / "rationales.jsonl", jsonl.dumps(asdict(r) for r in records))
+    # The mark first: a kill between the two writes leaves a marked store with its contexts (fill
+    # rebuilds the same), never an unmarked one without them (training would not refuse it).
     write_json_atomic(store / "manifest.json", {**manifest, STRIPPED: True})
+    write_text_atomic(store / "rationales.jsonl", jsonl.dumps(asdict(r) for r in records))
     return len(records)
 
 
