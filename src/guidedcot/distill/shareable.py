@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 from guidedcot import jsonl
 from guidedcot.atomic import write_json_atomic, write_text_atomic
@@ -77,9 +79,10 @@ def fill_contexts(store: Path, data_dir: Path | None, count_tokens: TokenCounter
     return len(filled)
 
 
-def check_not_stripped(store: Path) -> None:
-    """Refuse a store whose records lack their contexts: training on them would learn from empty ones."""
-    if read_manifest(store).get(STRIPPED):
+def check_not_stripped(store: Path, manifest: Mapping[str, Any]) -> None:
+    """Refuse a store (its ``manifest``) whose records lack their contexts: training on them would learn
+    from empty ones."""
+    if manifest.get(STRIPPED):
         raise GuidedCotError(
             f"teacher store {store} was stripped of its contexts (dataset text); rebuild them first: "
             f"python -m guidedcot.distill.shareable fill {store}"

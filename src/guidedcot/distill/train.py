@@ -212,8 +212,8 @@ def training_examples(
     config: TrainConfig,
 ) -> tuple[list[RationaleExample], list[RationaleExample], TrainingSetStats]:
     """The teacher store's rationales that pass the filter, split by question into train and eval."""
-    read_manifest(config.teacher_store)  # a folder that is not a teacher store fails here, before any model
-    check_not_stripped(Path(config.teacher_store))
+    manifest = read_manifest(config.teacher_store)  # a folder that is not a teacher store fails here
+    check_not_stripped(Path(config.teacher_store), manifest)  # before any model
     records = load_records(Path(config.teacher_store) / "rationales.jsonl")
     kept, stats = build_training_set(records, criterion=config.criterion, f1_threshold=config.f1_threshold)
     if not kept:
