@@ -166,3 +166,27 @@ def test_a_stripped_store_fills_back_byte_for_byte_and_is_refused_for_training_u
     with pytest.raises(DataError, match="no-such-question") as raised:
         fill_contexts(store, shared_data, words)
     assert "line 4" in str(raised.value)
+
+
+def test_fill_counts_with_the_llamacpp_teacher_or_the_reader_named_and_asks_for_it_otherwise(
+    shared_data: Path, tmp_path: Path, make_teacher: Callable[..., Any]
+) -> None:
+    """The fill command's tokenizer: parsed only from a llama.cpp identity; a served teacher's name (not
+    necessarily a tokenizer one can load) needs --reader, asked for before anything loads."""
+    from guidedcot.distill.shareable import counting_model, main, strip_contexts
+
+    sha = "llamacpp:qwen2.5-coder-1.5b-instruct@sha256:cc32"
+    assert counting_model(sha, None) == "qwen2.5-coder-1.5b-instruct"
+    assert (
+        counting_model("openai-compatible:served@rev", "Qwen/Qwen2.5-7B-Instruct")
+        == "Qwen/Qwen2.5-7B-Instruct"
+    )
+    config = settings(tmp_path, samples=1)
+    generate_rationales(config, teacher=make_teacher(), data_dir=shared_data, count_tokens=len)
+    store = Path(config.out)
+    strip_contexts(store)
+    manifest = json.loads((store / "manifest.json").read_text())
+    for teacher in ("openai-compatible:served@rev", "transformers:/models/student:bf16-autocast"):
+        (store / "manifest.json").write_text(json.dumps({**manifest, "teacher": teacher}))
+        with pytest.raises(GuidedCotError, match=r"not a llama.cpp model: pass --reader"):
+            main(["fill", str(store), "--data", str(shared_data)])

@@ -6,7 +6,7 @@ it and marks the manifest; `fill_contexts` rebuilds each context from the data f
 token budget the manifest records, exactly as the teacher saw it, and clears the mark. Training refuses
 a stripped store (`check_not_stripped`).
 
-Run: ``python -m guidedcot.distill.shareable {strip,fill} STORE [--data DIR]``.
+Run: ``python -m guidedcot.distill.shareable {strip,fill} STORE [--data DIR] [--reader MODEL]``.
 """
 
 from __future__ import annotations
@@ -89,12 +89,33 @@ def check_not_stripped(store: Path, manifest: Mapping[str, Any]) -> None:
         )
 
 
+def counting_model(teacher: str, reader: str | None) -> str:
+    """The model whose tokenizer counts a context's token budget as the teacher run did: ``reader`` when
+    given, else the name in a llama.cpp ``teacher`` identity (``llamacpp:NAME@sha256:...``). Any other
+    identity (a server's model name need not be a tokenizer one can load) needs ``reader``."""
+    if reader:
+        return reader
+    backend, _, rest = teacher.partition(":")
+    if backend != "llamacpp" or not rest:
+        raise GuidedCotError(
+            f"the store's teacher {teacher!r} is not a llama.cpp model: pass --reader with the model "
+            "(name or path) whose tokenizer counted its contexts"
+        )
+    return rest.split("@", 1)[0]
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Strip or fill a store's contexts; fill counts tokens with the manifest's teacher (the reader)."""
+    """Strip or fill a store's contexts; fill counts tokens with the teacher's (the reader's) tokenizer."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=["strip", "fill"])
     parser.add_argument("store", type=Path)
     parser.add_argument("--data", type=Path, default=None, help="Data folder (default: $GUIDEDCOT_DATA).")
+    parser.add_argument(
+        "--reader",
+        default=None,
+        help="fill: the model whose tokenizer counts the context budget (default: the llama.cpp model "
+        "the manifest's teacher names).",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.action == "strip":
@@ -103,8 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     from guidedcot.llm.config import ModelConfig
     from guidedcot.llm.factory import token_counter
 
-    teacher = read_manifest(args.store)["teacher"]  # "backend:model@sha256:..."
-    model = teacher.split(":", 1)[1].split("@", 1)[0]
+    model = counting_model(read_manifest(args.store)["teacher"], args.reader)
     counter = token_counter(ModelConfig(model=model))
     logger.info("%s: %d records' contexts rebuilt", args.store, fill_contexts(args.store, args.data, counter))
 
