@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -153,6 +154,46 @@ def test_accelerate_launch_two_cpu_processes_trains_with_ddp(
     assert summary["world_size"] == 2 and summary["global_step"] == 3
     assert summary["ddp_backend"] == "gloo"
     assert (tmp_path / "ddp" / "final" / "model.safetensors").exists()
+
+
+def test_a_run_resumed_in_its_second_epoch_ends_with_the_weights_of_the_uninterrupted_run(
+    teacher_store: Path, tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resuming replays each epoch's batch order: the length-grouped order is drawn from (seed, epoch), not
+    from the global RNG, which the evaluation before training moves and a resumed run sets anew (before,
+    a resume inside epoch 2 trained on epoch 1's order, and any resume after an evaluation on another)."""
+    from safetensors.torch import load_file
+
+    from guidedcot.distill.order import EpochSeededLengthGroupedSampler
+
+    epochs: list[int] = []  # the epoch of every order drawn: each epoch its own
+    draw = EpochSeededLengthGroupedSampler.__iter__
+    monkeypatch.setattr(
+        EpochSeededLengthGroupedSampler, "__iter__", lambda self: epochs.append(self.epoch) or draw(self)
+    )
+
+    def config(out: Path) -> TrainConfig:
+        return train_config(
+            teacher_store, out, str(tiny_llama), "max_steps=8", "save_steps=6", "learning_rate=3e-3"
+        )
+
+    whole = train_student(config(tmp_path / "whole"))
+    steps_an_epoch = -(-whole.train_examples // 2)
+    assert whole.eval_examples > 0 and steps_an_epoch < 6 <= 2 * steps_an_epoch  # checkpoint-6: 2nd epoch
+    assert epochs == [0, 1]
+    (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)
+    shutil.copytree(
+        tmp_path / "whole" / "checkpoints" / "checkpoint-6",
+        tmp_path / "resumed" / "checkpoints" / "checkpoint-6",
+    )
+    resumed = train_student(config(tmp_path / "resumed"), resume=True)
+    assert resumed.resumed_from == "checkpoint-6" and resumed.global_step == 8
+    assert epochs == [0, 1, 1]
+    expected = load_file(whole.final_dir / "model.safetensors")
+    got = load_file(resumed.final_dir / "model.safetensors")
+    assert expected.keys() == got.keys()
+    assert all(bool((expected[k] == got[k]).all()) for k in expected)
+    assert resumed.eval_loss_after == whole.eval_loss_after
 
 
 def test_a_killed_training_resumes_from_its_last_checkpoint(

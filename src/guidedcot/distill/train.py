@@ -2,7 +2,8 @@
 
 The Hugging Face Trainer does the loop, so the same command runs on one CPU, one GPU, several GPUs
 (DDP) or several nodes under ``accelerate launch``; it checkpoints every ``save_steps`` and resumes
-from the last checkpoint. Causal students see the prompt through their chat template (exactly as the
+from the last checkpoint to the same weights an uninterrupted run ends with (each epoch's batch order is
+drawn from the seed and the epoch: `guidedcot.distill.order`). Causal students see the prompt through their chat template (exactly as the
 transformers backend renders it at inference) and learn only the rationale tokens; seq2seq students
 (T5 family) get the prompt as encoder input and the rationale as labels. Full fine-tuning or LoRA.
 """
@@ -229,8 +230,9 @@ def build_trainer(
     config: TrainConfig, student: Any, template: Any, train_set: Sequence[RationaleExample],
     eval_set: Sequence[RationaleExample], progress: ProgressHook | None,
 ) -> Any:  # fmt: skip
-    """The HF Trainer over the encoded examples (the student's prompt template, loss on the rationale)."""
-    from transformers import Trainer
+    """The HF Trainer over the encoded examples (the student's prompt template, loss on the rationale), its
+    batch order a function of the seed and the epoch (`SeededOrderTrainer`: resumes replay it)."""
+    from guidedcot.distill.order import SeededOrderTrainer
 
     def encode(examples: Sequence[RationaleExample]) -> _Encoded:
         return _Encoded(
@@ -249,7 +251,7 @@ def build_trainer(
 
     arguments = training_arguments(config, has_eval=bool(eval_set), bf16=student.autocast_bf16)
     arguments.disable_tqdm = progress is not None or arguments.disable_tqdm
-    trainer = Trainer(
+    trainer = SeededOrderTrainer(
         model=student.model, args=arguments, callbacks=[_reporting(progress)] if progress else None,
         train_dataset=encode(train_set), eval_dataset=encode(eval_set) if eval_set else None,
         data_collator=collator(student.tokenizer, student.model, config), processing_class=student.tokenizer,
