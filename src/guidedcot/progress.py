@@ -1,10 +1,15 @@
 """Progress bars for long work (on stderr, through rich): every stage of a long job shows one, with
 done / total, elapsed time and an ETA. Library functions take a `ProgressHook`; `stage` makes one.
+Where stderr is not a terminal (a job in the background, its output in a log file), rich draws no bar,
+so the same hook logs a line instead: once every `LOG_EVERY_S` seconds and when the stage completes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
+import logging
+import time
 from collections.abc import Callable, Iterator
 
 from rich.console import Console
@@ -17,6 +22,10 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+logger = logging.getLogger(__name__)
+LOG_EVERY_S = 60.0
+"""Where no bar can be drawn, the seconds between two progress lines in the log."""
 
 ProgressHook = Callable[[str, int, int], None]
 """Called with (label, items done, items in all) as work advances."""
@@ -37,13 +46,42 @@ def progress_bar() -> Progress:
     )
 
 
-def progress_hook(bar: Progress, task: TaskID, prefix: str = "") -> ProgressHook:
-    """A (label, done, total) callback that moves ``task`` of ``bar``."""
+def progress_hook(
+    bar: Progress, task: TaskID, prefix: str = "", *, clock: Callable[[], float] = time.monotonic
+) -> ProgressHook:
+    """A (label, done, total) callback that moves ``task`` of ``bar``; on a console that is not a
+    terminal it also logs ``label: done/total, elapsed, ~left`` every `LOG_EVERY_S` seconds and once
+    when a piece of work completes (``clock``: seconds, for tests)."""
+    start = last_line = last_call = clock()
+    work = (0, 0)  # (total, done) of the work under way: a new total or fewer done is the next one
+    finished = False  # its completion is logged once
 
     def update(label: str, done: int, total: int) -> None:
+        nonlocal start, last_line, last_call, work, finished
         bar.update(task, description=f"{prefix}{label}", completed=done, total=total)
+        if bar.console.is_terminal:
+            return
+        now = clock()
+        if work != (0, 0) and (total != work[0] or done < work[1]):
+            start, finished = last_call, False  # it began when the one before last moved
+        work, last_call = (total, done), now
+        if total > 0 and done >= total:
+            if finished:
+                return
+            finished = True
+        elif now - last_line < LOG_EVERY_S:
+            return
+        last_line = now
+        elapsed = now - start
+        left = f", ~{_duration(elapsed / done * (total - done))} left" if 0 < done < total else ""
+        logger.info("%s%s: %d/%d, %s elapsed%s", prefix, label, done, total, _duration(elapsed), left)
 
     return update
+
+
+def _duration(seconds: float) -> str:
+    """``H:MM:SS``, as the bar's own time columns write it."""
+    return str(datetime.timedelta(seconds=round(seconds)))
 
 
 @contextlib.contextmanager
