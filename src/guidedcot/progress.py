@@ -1,7 +1,7 @@
 """Progress bars for long work (on stderr, through rich): every stage of a long job shows one, with
 done / total, elapsed time and an ETA. Library functions take a `ProgressHook`; `stage` makes one.
 Where stderr is not a terminal (a job in the background, its output in a log file), rich draws no bar,
-so the same hook logs a line instead: once every `LOG_EVERY_S` seconds and when the stage completes.
+so the same hook logs a line instead: once every `LOG_EVERY_S` seconds and when a piece of work completes.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 The Hugging Face Trainer does the loop, so the same command runs on one CPU, one GPU, several GPUs
 (DDP) or several nodes under ``accelerate launch``; it checkpoints every ``save_steps`` and resumes
 from the last checkpoint to the same weights an uninterrupted run ends with (each epoch's batch order is
-drawn from the seed and the epoch: `guidedcot.distill.order`). Causal students see the prompt through their chat template (exactly as the
-transformers backend renders it at inference) and learn only the rationale tokens; seq2seq students
-(T5 family) get the prompt as encoder input and the rationale as labels. Full fine-tuning or LoRA.
+drawn from the seed and the epoch: `guidedcot.distill.order`). Causal students see the prompt through
+their chat template (exactly as the transformers backend renders it at inference) and learn only the
+rationale tokens; seq2seq students (T5 family) get the prompt as encoder input and the rationale as
+labels. Full fine-tuning or LoRA.
 """
 
 from __future__ import annotations
