@@ -104,7 +104,7 @@ def test_packing_trains_a_causal_student(
     reported: list[tuple[str, int, int]] = []
     result = train_student(config, progress=lambda label, done, total: reported.append((label, done, total)))
     assert result.global_step == 4
-    assert reported == [(f"step {n}/4", n, 4) for n in range(1, 5)]  # every optimizer step, with its total
+    assert reported == [(f"step {n}/4", n, 4) for n in range(5)]  # the start, every optimizer step, the total
     assert "'loss'" not in capsys.readouterr().out  # with a progress hook the Trainer prints no raw dicts
     assert result.eval_loss_before is not None and result.eval_loss_after is not None
     assert result.eval_loss_after < result.eval_loss_before
@@ -186,8 +186,12 @@ def test_a_run_resumed_in_its_second_epoch_ends_with_the_weights_of_the_uninterr
         tmp_path / "whole" / "checkpoints" / "checkpoint-6",
         tmp_path / "resumed" / "checkpoints" / "checkpoint-6",
     )
-    resumed = train_student(config(tmp_path / "resumed"), resume=True)
+    reported: list[int] = []
+    resumed = train_student(
+        config(tmp_path / "resumed"), resume=True, progress=lambda label, done, total: reported.append(done)
+    )
     assert resumed.resumed_from == "checkpoint-6" and resumed.global_step == 8
+    assert reported == [6, 7, 8]  # its checkpoint's step first: the time left is timed from there
     assert epochs == [0, 1, 1]
     expected = load_file(whole.final_dir / "model.safetensors")
     got = load_file(resumed.final_dir / "model.safetensors")

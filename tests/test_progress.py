@@ -55,3 +55,21 @@ def test_a_terminal_gets_the_bar_and_no_lines(caplog: pytest.LogCaptureFixture) 
     caplog.set_level(logging.INFO, logger="guidedcot.progress")
     hook("steps", 5, 5)
     assert lines(caplog) == []
+
+
+def test_resumed_work_is_timed_by_what_this_run_does_not_by_all_it_counts_as_done(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bar = Progress(console=Console(file=io.StringIO()))
+    clock = Clock()
+    hook = progress_hook(bar, bar.add_task("x", total=None), clock=clock)
+    caplog.set_level(logging.INFO, logger="guidedcot.progress")
+    clock.now += 5
+    hook("step 35", 35, 100)  # a resumed run reports what earlier runs finished before its first step
+    for step in (36, 37):  # then 90 s a step
+        clock.now += 90
+        hook(f"step {step}", step, 100)
+    assert lines(caplog) == [
+        "step 36: 36/100, 0:01:35 elapsed, ~1:36:00 left",
+        "step 37: 37/100, 0:03:05 elapsed, ~1:34:30 left",
+    ]

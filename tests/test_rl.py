@@ -117,13 +117,16 @@ def test_resume_continues_the_same_run(tmp_path: Path, tiny_llama: Path, shared_
             reader=scripted_reader(),
             data_dir=shared_data,
         )
+    reported: list[tuple[int, int]] = []
     resumed = train_rl(
         rl_config(tmp_path / "b", tiny_llama, "steps=4", *probing),
         reader=scripted_reader(),
         data_dir=shared_data,
         resume=True,
+        progress=lambda label, done, total: reported.append((done, total)),
     )
     assert first.steps == 2 and resumed.resumed_from == 2
+    assert reported == [(2, 4), (3, 4), (4, 4)]  # where it resumed first: the time left is timed from there
     assert [r["step"] for r in resumed.metrics] == [1, 2, 3, 4]
     for a, b in zip(whole.metrics, resumed.metrics, strict=True):
         assert a["question_ids"] == b["question_ids"]  # the same data order, nothing replayed or skipped

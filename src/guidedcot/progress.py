@@ -51,20 +51,25 @@ def progress_hook(
 ) -> ProgressHook:
     """A (label, done, total) callback that moves ``task`` of ``bar``; on a console that is not a
     terminal it also logs ``label: done/total, elapsed, ~left`` every `LOG_EVERY_S` seconds and once
-    when a piece of work completes (``clock``: seconds, for tests)."""
+    when a piece of work completes (``clock``: seconds, for tests).
+
+    The time left is measured from the work's first call, so work resumed part-done (whose first call
+    reports what earlier runs finished) is timed by what this run does, not by all it counts as done."""
     start = last_line = last_call = clock()
     work = (0, 0)  # (total, done) of the work under way: a new total or fewer done is the next one
+    first: tuple[float, int] | None = None  # (time, done) of the work's first call
     finished = False  # its completion is logged once
 
     def update(label: str, done: int, total: int) -> None:
-        nonlocal start, last_line, last_call, work, finished
+        nonlocal start, last_line, last_call, work, first, finished
         bar.update(task, description=f"{prefix}{label}", completed=done, total=total)
         if bar.console.is_terminal:
             return
         now = clock()
         if work != (0, 0) and (total != work[0] or done < work[1]):
-            start, finished = last_call, False  # it began when the one before last moved
+            start, first, finished = last_call, None, False  # it began when the one before last moved
         work, last_call = (total, done), now
+        first = first or (now, done)
         if total > 0 and done >= total:
             if finished:
                 return
@@ -73,7 +78,9 @@ def progress_hook(
             return
         last_line = now
         elapsed = now - start
-        left = f", ~{_duration(elapsed / done * (total - done))} left" if 0 < done < total else ""
+        since, done_then = first
+        per_item = (now - since) / (done - done_then) if done > done_then else elapsed / max(done, 1)
+        left = f", ~{_duration(per_item * (total - done))} left" if 0 < done < total else ""
         logger.info("%s%s: %d/%d, %s elapsed%s", prefix, label, done, total, _duration(elapsed), left)
 
     return update

@@ -305,6 +305,10 @@ def _reporting(progress: ProgressHook) -> Any:
     from transformers import TrainerCallback
 
     class ReportSteps(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # a resumed run starts at its checkpoint's step: the time left is timed from here
+            progress(f"step {state.global_step}/{state.max_steps}", state.global_step, state.max_steps)
+
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             progress(f"step {state.global_step}/{state.max_steps}", state.global_step, state.max_steps)
 

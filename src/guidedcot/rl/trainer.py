@@ -88,6 +88,8 @@ def train_rl(
     """
     check_config(config)
     run = RLRun.start(config, reader, data_dir, count_tokens, resume=resume, rewards=rewards)
+    if progress:  # a resumed run starts at its last checkpoint: the time left is timed from here
+        progress(f"step {run.first_step}", run.first_step, config.steps)
     for step in range(run.first_step, config.steps):
         record = run_step(run, step)
         if config.eval_every and (step + 1) % config.eval_every == 0 and step + 1 < config.steps:
